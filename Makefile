@@ -1,0 +1,42 @@
+# Ledgerloop. `make demo` runs the site with a worker; `make test` runs the tests. Both install first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench-load bench-export clean
+
+# torch first, pinned: it is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Site: http://$(HOST):$(PORT)/  (Ctrl+C stops the site and its worker)"
+	@$(VENV)/bin/celery -A feedback_site worker -Q cpu,gpu --concurrency 1 --loglevel WARNING & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench-load: install
+	$(PY) benchmarks/bench_load.py
+
+bench-export: install
+	$(PY) benchmarks/bench_export.py
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,26 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from .models import Contributor
+from .roles import Role
+
+
+def contributor_for(*, user) -> Contributor:
+    contributor, _ = Contributor.objects.get_or_create(user=user)
+    return contributor
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, roles: list[Role] | tuple[Role, ...] = (), email: str = ""):
+    """Creates a user with the given roles and their pseudonymous contributor identity."""
+    User = get_user_model()
+    if Role.ADMIN in roles:
+        user = User.objects.create_superuser(username=username, password=password, email=email)
+    else:
+        user = User.objects.create_user(username=username, password=password, email=email)
+    group_roles = [r for r in roles if r != Role.ADMIN]
+    if group_roles:
+        user.groups.add(*Group.objects.filter(name__in=[r.value for r in group_roles]))
+    contributor_for(user=user)
+    return user

@@ -1,0 +1,198 @@
+"""REST API (token or session auth). Thin: validate, call a service or selector, serialise."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback_site.accounts.permissions import api_role
+from feedback_site.accounts.roles import Role
+
+from . import errors, selectors, services
+from .exports import snapshot_export
+from .models import Datanet, Snapshot
+
+
+class DatanetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Datanet
+        fields = ["name", "slug", "domain", "guidelines", "overlap", "gold_rate", "max_pending", "lock_minutes"]
+        read_only_fields = ["slug"]
+
+
+class JudgmentInSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=["A", "B", "tie", "both_bad"], help_text="As shown: A is the left response.")
+    strength = serializers.ChoiceField(choices=[1, 2, 3], help_text="1 slightly, 2 clearly, 3 much.")
+    rationale = serializers.CharField(required=False, allow_blank=True, default="")
+    edited_reply = serializers.CharField(required=False, allow_blank=True, default="")
+    time_spent_ms = serializers.IntegerField(min_value=0)
+    idempotency_key = serializers.CharField(required=False, max_length=64, allow_null=True, default=None)
+
+
+class JudgmentOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    comparison_id = serializers.IntegerField()
+    choice = serializers.CharField(help_text="In the comparison's own terms (a/b), see shown_left.")
+    shown_left = serializers.CharField()
+    strength = serializers.IntegerField()
+    revision_of = serializers.IntegerField(source="revision_of_id", allow_null=True)
+    submitted_at = serializers.DateTimeField()
+
+
+class AssignmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="assignment.id")
+    prompt = serializers.CharField()
+    left = serializers.CharField(help_text="Response shown as A.")
+    right = serializers.CharField(help_text="Response shown as B.")
+    expires_at = serializers.DateTimeField(source="assignment.expires_at")
+
+
+class SnapshotSerializer(serializers.ModelSerializer):
+    datanet = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Snapshot
+        fields = ["id", "datanet", "content_hash", "cutoff_judgment_id", "counts", "metadata", "created_at"]
+
+
+def _datanet(slug) -> Datanet:
+    return get_object_or_404(Datanet, slug=slug)
+
+
+class DatanetListApi(APIView):
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), api_role(Role.ML_ENGINEER)()]
+        return [IsAuthenticated()]
+
+    @extend_schema(responses=DatanetSerializer(many=True))
+    def get(self, request):
+        return Response(DatanetSerializer(selectors.datanets_visible_to(user=request.user), many=True).data)
+
+    @extend_schema(request=DatanetSerializer, responses={201: DatanetSerializer})
+    def post(self, request):
+        serializer = DatanetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        datanet = services.datanet_create(**serializer.validated_data, created_by=request.user)
+        return Response(DatanetSerializer(datanet).data, status=status.HTTP_201_CREATED)
+
+
+class DatanetImportApi(APIView):
+    """Upload JSONL as the raw body (Content-Type: application/x-ndjson) or as a multipart `file`."""
+
+    permission_classes = [IsAuthenticated, api_role(Role.ML_ENGINEER)]
+    parser_classes = [MultiPartParser, FileUploadParser]
+
+    @extend_schema(
+        request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+        responses={201: inline_serializer("ImportResult", {"prompts_created": serializers.IntegerField(), "comparisons_created": serializers.IntegerField()})},
+    )
+    def post(self, request, slug):
+        datanet = _datanet(slug)
+        upload = request.data.get("file")
+        if upload is None:
+            raise errors.InvalidInput("file: send the JSONL as a multipart field 'file' or as the request body")
+        if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
+            raise errors.InvalidInput(f"file: {upload.size} bytes is over the upload limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes")
+        batch = services.datanet_import(
+            datanet=datanet, stream=upload, filename=getattr(upload, "name", ""), origin="api", created_by=request.user
+        )
+        return Response(
+            {"prompts_created": batch.prompts_created, "comparisons_created": batch.comparisons_created},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class DatanetMemberApi(APIView):
+    permission_classes = [IsAuthenticated, api_role(Role.ML_ENGINEER)]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=inline_serializer("MemberIn", {"username": serializers.CharField()}), responses={204: None})
+    def post(self, request, slug):
+        datanet = _datanet(slug)
+        user = get_user_model().objects.filter(username=request.data.get("username", "")).first()
+        if user is None:
+            raise errors.NotFound("username: no such user")
+        services.datanet_member_add(datanet=datanet, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NextComparisonApi(APIView):
+    permission_classes = [IsAuthenticated, api_role(Role.ANNOTATOR)]
+
+    @extend_schema(responses={200: AssignmentSerializer, 204: None})
+    def get(self, request, slug):
+        assignment = services.assignment_next(annotator=request.user, datanet=_datanet(slug))
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(AssignmentSerializer(selectors.assignment_for_display(assignment=assignment)).data)
+
+
+class SubmitJudgmentApi(APIView):
+    permission_classes = [IsAuthenticated, api_role(Role.ANNOTATOR)]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=JudgmentInSerializer, responses={201: JudgmentOutSerializer})
+    def post(self, request, assignment_id):
+        data = JudgmentInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        judgment = services.judgment_submit(annotator=request.user, assignment_id=assignment_id, **data.validated_data)
+        return Response(JudgmentOutSerializer(judgment).data, status=status.HTTP_201_CREATED)
+
+
+class ReviseJudgmentApi(APIView):
+    permission_classes = [IsAuthenticated, api_role(Role.ANNOTATOR)]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=JudgmentInSerializer, responses={201: JudgmentOutSerializer})
+    def post(self, request, judgment_id):
+        data = JudgmentInSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        judgment = services.judgment_revise(annotator=request.user, judgment_id=judgment_id, **data.validated_data)
+        return Response(JudgmentOutSerializer(judgment).data, status=status.HTTP_201_CREATED)
+
+
+class SnapshotListApi(APIView):
+    permission_classes = [IsAuthenticated, api_role(Role.ML_ENGINEER)]
+
+    @extend_schema(responses=SnapshotSerializer(many=True))
+    def get(self, request, slug):
+        return Response(SnapshotSerializer(_datanet(slug).snapshots.all(), many=True).data)
+
+    @extend_schema(request=None, responses={201: SnapshotSerializer})
+    def post(self, request, slug):
+        snapshot = services.snapshot_create(datanet=_datanet(slug), created_by=request.user)
+        return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
+
+
+class SnapshotExportApi(APIView):
+    permission_classes = [IsAuthenticated, api_role(Role.ML_ENGINEER)]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["trl", "log"], description="trl preference rows or the feedback log")],
+        responses={(200, "application/x-ndjson"): bytes},
+    )
+    def get(self, request, snapshot_id):
+        snapshot = get_object_or_404(Snapshot, pk=snapshot_id)
+        export_format = request.query_params.get("format", "trl")
+        if export_format not in ("trl", "log"):
+            raise errors.InvalidInput(f"format: must be trl or log over the API (hf as a folder: use the site or the CLI), not {export_format!r}")
+        tmp = Path(tempfile.mkdtemp(prefix="ledgerloop-export-"))
+        path = snapshot_export(snapshot=snapshot, export_format=export_format, out=tmp / "export.jsonl")
+        handle = path.open("rb")
+        shutil.rmtree(tmp, ignore_errors=True)
+        return FileResponse(
+            handle, as_attachment=True, filename=f"snapshot{snapshot.id}-{export_format}.jsonl", content_type="application/x-ndjson"
+        )
+
+

@@ -1,0 +1,350 @@
+"""The two exports of a snapshot, streamed so that memory stays flat at any size.
+
+TRL preference set (``--format trl``; ``hf`` is the same rows as a Hugging Face ``datasets`` folder)
+------------------------------------------------------------------------------------------------
+One row per comparison that has a majority preference, in comparison order::
+
+    {"row_id": "cmp-17", "comparison_id": 17, "prompt": "...", "chosen": "...", "rejected": "...",
+     "margin": 1.67, "judgment_ids": [40, 41, 44], "contributor_ids": ["c_1a2b...", ...]}
+
+Rules, applied to each comparison's *current* judgments (the latest revision of each annotator's
+judgment with id <= the snapshot's cutoff, annotators excluded from the snapshot left out):
+
+- A judgment for a or b is a vote; ``tie`` and ``both_bad`` are no vote for either side.
+- The side with more votes is ``chosen``. Equal votes (a split, or only ties/both-bad) give no
+  row: a preference set cannot say which is better, so the comparison is counted in the
+  snapshot's ``skipped`` counts by reason (``split``, ``tie``, ``both_bad``) instead.
+- ``margin`` = (sum of the strengths of the votes for ``chosen`` - sum of those for ``rejected``)
+  / number of current judgments, with strengths slightly=1, clearly=2, much=3. It grows with both
+  the strength and the agreement of the judgments, and ties and both-bad dilute it.
+- ``judgment_ids`` lists every current judgment of the comparison, dissenting ones included, and
+  ``contributor_ids`` the pseudonymous contributor of each, in the same order: attribution maps
+  each row back to the people behind it.
+
+With ``aggregation="each"`` every current a/b judgment becomes its own row (row id
+``j-<judgment id>``, margin = its strength), for methods that model each annotator.
+
+Feedback log (``--format log``)
+-------------------------------
+One row per judgment event, revisions included, as specified in
+``simulator/schemas/feedback_log.v1.json``.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+from simulator.feedback_log import SCHEMA_VERSION as FEEDBACK_LOG_SCHEMA_VERSION
+from simulator.feedback_log import STRENGTHS
+
+from .models import Comparison, Datanet, Judgment, Snapshot
+
+TRL_EXPORT_VERSION = 1
+AGGREGATIONS = ("majority", "each")
+CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class JudgmentRow:
+    id: int
+    comparison_id: int
+    assignment_id: int
+    annotator_user_id: int
+    contributor: str
+    choice: str
+    strength: int
+    shown_left: str
+    time_spent_ms: int
+    served_at: object
+    submitted_at: object
+    revision_of: int | None
+
+
+def _judgments(datanet_id: int, cutoff: int) -> Iterator[JudgmentRow]:
+    rows = (
+        Judgment.objects.filter(datanet_id=datanet_id, id__lte=cutoff)
+        .order_by("comparison_id", "id")
+        .values_list(
+            "id",
+            "comparison_id",
+            "assignment_id",
+            "annotator_id",
+            "annotator__contributor__pseudonym",
+            "choice",
+            "strength",
+            "shown_left",
+            "time_spent_ms",
+            "assignment__served_at",
+            "submitted_at",
+            "revision_of_id",
+        )
+        .iterator(chunk_size=CHUNK)
+    )
+    for row in rows:
+        yield JudgmentRow(*row)
+
+
+def _comparisons(datanet_id: int) -> Iterator[tuple]:
+    return (
+        Comparison.objects.filter(datanet_id=datanet_id)
+        .order_by("id")
+        .values_list("id", "prompt__text", "response_a__text", "response_b__text")
+        .iterator(chunk_size=CHUNK)
+    )
+
+
+def current_judgments(events: Iterable[JudgmentRow], excluded: frozenset[str]) -> list[JudgmentRow]:
+    """The latest revision of each assignment's judgment among one comparison's events."""
+    latest: dict[int, JudgmentRow] = {}
+    for event in events:
+        if event.contributor in excluded:
+            continue
+        if event.assignment_id not in latest or event.id > latest[event.assignment_id].id:
+            latest[event.assignment_id] = event
+    return sorted(latest.values(), key=lambda j: j.id)
+
+
+def _snapshot_scope(snapshot: Snapshot) -> tuple[int, int, frozenset[str]]:
+    return snapshot.datanet_id, snapshot.cutoff_judgment_id, frozenset(snapshot.metadata.get("excluded_contributors", []))
+
+
+@dataclass
+class TrlStats:
+    rows: int = 0
+    comparisons_judged: int = 0
+    current_judgments: int = 0
+    skipped_split: int = 0
+    skipped_tie: int = 0
+    skipped_both_bad: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "trl_rows": self.rows,
+            "comparisons_judged": self.comparisons_judged,
+            "current_judgments": self.current_judgments,
+            "skipped": {"split": self.skipped_split, "tie": self.skipped_tie, "both_bad": self.skipped_both_bad},
+        }
+
+
+def _majority_row(cid, prompt, text_a, text_b, current: list[JudgmentRow], stats: TrlStats) -> dict | None:
+    votes = {"a": 0, "b": 0}
+    weight = {"a": 0, "b": 0}
+    for j in current:
+        if j.choice in votes:
+            votes[j.choice] += 1
+            weight[j.choice] += j.strength
+    if votes["a"] == votes["b"]:
+        if votes["a"]:
+            stats.skipped_split += 1
+        elif all(j.choice == "both_bad" for j in current):
+            stats.skipped_both_bad += 1
+        else:
+            stats.skipped_tie += 1
+        return None
+    winner, loser = ("a", "b") if votes["a"] > votes["b"] else ("b", "a")
+    texts = {"a": text_a, "b": text_b}
+    return {
+        "row_id": f"cmp-{cid}",
+        "comparison_id": cid,
+        "prompt": prompt,
+        "chosen": texts[winner],
+        "rejected": texts[loser],
+        "margin": round((weight[winner] - weight[loser]) / len(current), 6),
+        "judgment_ids": [j.id for j in current],
+        "contributor_ids": [j.contributor for j in current],
+    }
+
+
+def _each_rows(cid, prompt, text_a, text_b, current: list[JudgmentRow], stats: TrlStats) -> Iterator[dict]:
+    texts = {"a": text_a, "b": text_b}
+    for j in current:
+        if j.choice not in texts:
+            if j.choice == "tie":
+                stats.skipped_tie += 1
+            else:
+                stats.skipped_both_bad += 1
+            continue
+        loser = "b" if j.choice == "a" else "a"
+        yield {
+            "row_id": f"j-{j.id}",
+            "comparison_id": cid,
+            "prompt": prompt,
+            "chosen": texts[j.choice],
+            "rejected": texts[loser],
+            "margin": float(j.strength),
+            "judgment_ids": [j.id],
+            "contributor_ids": [j.contributor],
+        }
+
+
+def trl_rows(snapshot: Snapshot, *, aggregation: str = "majority", stats: TrlStats | None = None) -> Iterator[dict]:
+    """TRL preference rows of the snapshot, in comparison order, by the rules in this module's docstring."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {aggregation!r}")
+    stats = stats if stats is not None else TrlStats()
+    datanet_id, cutoff, excluded = _snapshot_scope(snapshot)
+    texts = _comparisons(datanet_id)
+    for cid, events in groupby(_judgments(datanet_id, cutoff), key=lambda j: j.comparison_id):
+        current = current_judgments(events, excluded)
+        if not current:
+            continue
+        # Both streams are ordered by comparison id: advance the text stream to this comparison.
+        text_row = next((row for row in texts if row[0] == cid), None)
+        if text_row is None:
+            raise RuntimeError(f"comparison {cid} has judgments but is not in its Datanet")
+        _, prompt, text_a, text_b = text_row
+        stats.comparisons_judged += 1
+        stats.current_judgments += len(current)
+        if aggregation == "majority":
+            row = _majority_row(cid, prompt, text_a, text_b, current, stats)
+            if row is not None:
+                stats.rows += 1
+                yield row
+        else:
+            for row in _each_rows(cid, prompt, text_a, text_b, current, stats):
+                stats.rows += 1
+                yield row
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def feedback_log_rows(snapshot: Snapshot) -> Iterator[dict]:
+    """Every judgment event of the snapshot, revisions included, in the feedback-log schema."""
+    datanet_id, cutoff, excluded = _snapshot_scope(snapshot)
+    datanet_name = Datanet.objects.filter(pk=datanet_id).values_list("name", flat=True).get()
+    for j in _judgments(datanet_id, cutoff):
+        if j.contributor in excluded:
+            continue
+        yield {
+            "schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
+            "judgment_id": j.id,
+            "annotator": j.contributor,
+            "datanet": datanet_name,
+            "comparison_id": j.comparison_id,
+            "choice": j.choice,
+            "strength": STRENGTHS[j.strength - 1],
+            "shown_left": j.shown_left,
+            "time_spent_ms": j.time_spent_ms,
+            "served_at": _iso(j.served_at),
+            "submitted_at": _iso(j.submitted_at),
+            "revision_of": j.revision_of,
+        }
+
+
+def encode_row(row: dict) -> bytes:
+    return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def write_jsonl(rows: Iterable[dict], handle) -> str:
+    """Writes rows to a binary handle (None: only hash them); returns the sha256 of the bytes."""
+    digest = hashlib.sha256()
+    buffer = []
+    size = 0
+    for row in rows:
+        data = encode_row(row)
+        digest.update(data)
+        if handle is not None:
+            buffer.append(data)
+            size += len(data)
+            if size > 1 << 20:  # write in ~1 MiB pieces: far fewer syscalls than per row
+                handle.write(b"".join(buffer))
+                buffer, size = [], 0
+    if handle is not None and buffer:
+        handle.write(b"".join(buffer))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SnapshotDigest:
+    content_hash: str
+    counts: dict
+    metadata: dict
+
+
+def snapshot_digest(*, datanet: Datanet, cutoff_judgment_id: int, excluded: list[str] | None = None) -> SnapshotDigest:
+    """Hashes both exports of the would-be snapshot: the content hash covers exactly what is exported."""
+    probe = Snapshot(
+        datanet=datanet, cutoff_judgment_id=cutoff_judgment_id, metadata={"excluded_contributors": excluded or []}
+    )
+    stats = TrlStats()
+    trl_sha = write_jsonl(trl_rows(probe, stats=stats), None)
+    events = 0
+    annotators: set[str] = set()
+
+    def counted(rows):
+        nonlocal events
+        for row in rows:
+            events += 1
+            annotators.add(row["annotator"])
+            yield row
+
+    log_sha = write_jsonl(counted(feedback_log_rows(probe)), None)
+    content_hash = hashlib.sha256(f"trl:{trl_sha}\nlog:{log_sha}\n".encode()).hexdigest()
+    counts = {**stats.as_dict(), "judgment_events": events, "annotators": len(annotators)}
+    metadata = {
+        "trl_export_version": TRL_EXPORT_VERSION,
+        "feedback_log_schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
+        "aggregation": "majority",
+        "trl_sha256": trl_sha,
+        "log_sha256": log_sha,
+        "excluded_contributors": sorted(excluded or []),
+    }
+    return SnapshotDigest(content_hash=content_hash, counts=counts, metadata=metadata)
+
+
+EXPORT_FORMATS = ("trl", "hf", "log")
+
+
+def snapshot_export(*, snapshot: Snapshot, export_format: str, out: Path) -> Path:
+    """Writes one export of the snapshot to `out` (a file; a folder for `hf`) and returns the path."""
+    out = Path(out)
+    if export_format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {export_format!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if export_format == "log":
+        with out.open("wb") as handle:
+            write_jsonl(feedback_log_rows(snapshot), handle)
+        return out
+    if export_format == "trl":
+        with out.open("wb") as handle:
+            write_jsonl(trl_rows(snapshot), handle)
+        return out
+    return _export_hf(snapshot, out)
+
+
+def _export_hf(snapshot: Snapshot, out: Path) -> Path:
+    import tempfile
+
+    import datasets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        jsonl = Path(tmp) / "rows.jsonl"
+        stats = TrlStats()
+        with jsonl.open("wb") as handle:
+            write_jsonl(trl_rows(snapshot, stats=stats), handle)
+        features = datasets.Features(
+            {
+                "row_id": datasets.Value("string"),
+                "comparison_id": datasets.Value("int64"),
+                "prompt": datasets.Value("string"),
+                "chosen": datasets.Value("string"),
+                "rejected": datasets.Value("string"),
+                "margin": datasets.Value("float64"),
+                "judgment_ids": datasets.Sequence(datasets.Value("int64")),
+                "contributor_ids": datasets.Sequence(datasets.Value("string")),
+            }
+        )
+        if stats.rows:
+            dataset = datasets.Dataset.from_json(str(jsonl), features=features, cache_dir=str(Path(tmp) / "cache"))
+        else:  # from_json cannot infer anything from an empty file
+            dataset = datasets.Dataset.from_list([], features=features)
+        dataset.save_to_disk(str(out))
+    (out / "ledgerloop_snapshot.json").write_text(
+        json.dumps({"snapshot_id": snapshot.id, "content_hash": snapshot.content_hash, **snapshot.metadata}, indent=2)
+    )
+    return out

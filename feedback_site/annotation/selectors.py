@@ -1,0 +1,84 @@
+"""Reads for views and the API."""
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from feedback_site.accounts.roles import Role, user_has_role
+
+from .models import Assignment, Comparison, Datanet, Judgment
+
+
+def datanets_visible_to(*, user):
+    """ML engineers, governance members and admins see every Datanet; annotators their own."""
+    if user_has_role(user, Role.ML_ENGINEER) or user_has_role(user, Role.GOVERNANCE):
+        return Datanet.objects.all()
+    return Datanet.objects.filter(members=user)
+
+
+def datanet_can_view(*, user, datanet: Datanet) -> bool:
+    return datanets_visible_to(user=user).filter(pk=datanet.pk).exists()
+
+
+def datanet_progress(*, datanet: Datanet) -> dict:
+    totals = Comparison.objects.filter(datanet=datanet).aggregate(
+        comparisons=Count("id"),
+        complete=Count("id", filter=Q(judgment_count__gte=datanet.overlap)),
+    )
+    judgments = Judgment.objects.filter(datanet=datanet, revision_of__isnull=True).count()
+    needed = totals["comparisons"] * datanet.overlap
+    return {
+        **totals,
+        "judgments": judgments,
+        "judgments_needed": needed,
+        "percent": round(100 * judgments / needed) if needed else 0,
+        "annotators": datanet.members.count(),
+    }
+
+
+def annotator_progress(*, annotator, datanet: Datanet) -> dict:
+    done = Judgment.objects.filter(datanet=datanet, annotator=annotator, revision_of__isnull=True).count()
+    available = (
+        Comparison.objects.filter(datanet=datanet, judgment_count__lt=datanet.overlap)
+        .exclude(assignments__annotator=annotator)
+        .count()
+    )
+    return {"done": done, "available": available}
+
+
+def judgment_latest_for(*, annotator, datanet: Datanet) -> Judgment | None:
+    """The head (latest revision) of the annotator's most recent judgment in the Datanet."""
+    last = (
+        Judgment.objects.filter(datanet=datanet, annotator=annotator, revision_of__isnull=True)
+        .order_by("-id")
+        .first()
+    )
+    if last is None:
+        return None
+    head = last
+    while True:
+        following = Judgment.objects.filter(revision_of=head).first()
+        if following is None:
+            return head
+        head = following
+
+
+def judgment_history(*, judgment: Judgment) -> list[Judgment]:
+    chain = [judgment]
+    while chain[-1].revision_of_id:
+        chain.append(Judgment.objects.get(pk=chain[-1].revision_of_id))
+    return list(reversed(chain))
+
+
+def assignment_for_display(*, assignment: Assignment) -> dict:
+    """What the judging page shows: left/right in the order recorded on the assignment."""
+    comparison = Comparison.objects.select_related("prompt", "response_a", "response_b").get(
+        pk=assignment.comparison_id
+    )
+    by_side = {"a": comparison.response_a, "b": comparison.response_b}
+    return {
+        "assignment": assignment,
+        "prompt": comparison.prompt.text,
+        "left": by_side[assignment.shown_left].text,
+        "right": by_side[assignment.shown_right].text,
+        "expires_in_s": max(0, int((assignment.expires_at - timezone.now()).total_seconds())),
+    }

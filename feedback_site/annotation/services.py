@@ -1,0 +1,413 @@
+"""Writes: Datanets, imports, assignment, judgments, snapshots.
+
+Every service is keyword-only and atomic: it either does all of its work or raises a
+`ServiceError` and leaves the database as it was.
+"""
+
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.text import slugify
+
+from feedback_site.accounts.services import contributor_for
+
+from . import errors
+from .importing import ParseResult, parse_jsonl
+from .models import (
+    Assignment,
+    Choice,
+    Comparison,
+    Datanet,
+    ImportBatch,
+    Judgment,
+    Prompt,
+    Response,
+    Side,
+    Snapshot,
+    Strength,
+)
+
+MAX_RATIONALE_CHARS = 10_000
+MAX_EDITED_REPLY_CHARS = 50_000
+# A client-measured time above this is a tab left open, not work: store the cap, not the outlier.
+MAX_TIME_SPENT_MS = 6 * 3600 * 1000
+
+
+def datanet_create(
+    *,
+    name: str,
+    domain: str = "",
+    guidelines: str = "",
+    overlap: int = 3,
+    gold_rate: float = 0.0,
+    max_pending: int = 5,
+    lock_minutes: int = 10,
+    created_by=None,
+) -> Datanet:
+    name = (name or "").strip()
+    if not name:
+        raise errors.InvalidInput("name: a Datanet needs a name")
+    slug = slugify(name)
+    if not slug:
+        raise errors.InvalidInput("name: must contain at least one letter or digit")
+    if not 1 <= int(overlap) <= 50:
+        raise errors.InvalidInput("overlap: must be between 1 and 50 annotators per comparison")
+    if not 0.0 <= float(gold_rate) <= 1.0:
+        raise errors.InvalidInput("gold_rate: must be between 0 and 1")
+    if int(max_pending) < 1 or int(lock_minutes) < 1:
+        raise errors.InvalidInput("max_pending and lock_minutes must be at least 1")
+    if Datanet.objects.filter(Q(name=name) | Q(slug=slug)).exists():
+        raise errors.InvalidInput(f"name: a Datanet named {name!r} already exists")
+    return Datanet.objects.create(
+        name=name,
+        slug=slug,
+        domain=domain.strip(),
+        guidelines=guidelines,
+        overlap=overlap,
+        gold_rate=gold_rate,
+        max_pending=max_pending,
+        lock_minutes=lock_minutes,
+        created_by=created_by,
+    )
+
+
+def datanet_member_add(*, datanet: Datanet, user) -> None:
+    contributor_for(user=user)
+    datanet.members.add(user)
+
+
+def datanet_import(*, datanet: Datanet, stream, filename: str = "", origin: str, created_by=None) -> ImportBatch:
+    """Imports a JSONL stream (binary lines) into the Datanet, all or nothing.
+
+    Raises `ImportRejected` listing every problem (line, field) and then nothing is stored.
+    """
+    parsed = parse_jsonl(
+        stream, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES
+    )
+    return _store_import(datanet=datanet, parsed=parsed, filename=filename, origin=origin, created_by=created_by)
+
+
+def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by) -> ImportBatch:
+    from .importing import ImportProblem
+
+    problems = list(parsed.problems)
+    ids = [p.external_id for p in parsed.prompts]
+    existing = set()
+    for start in range(0, len(ids), 5000):
+        existing.update(
+            Prompt.objects.filter(datanet=datanet, external_id__in=ids[start : start + 5000]).values_list(
+                "external_id", flat=True
+            )
+        )
+    for p in parsed.prompts:
+        if p.external_id in existing:
+            problems.append(
+                ImportProblem(p.line, "id", f"prompt id {p.external_id!r} already exists in Datanet {datanet.name!r}")
+            )
+    if problems:
+        problems.sort(key=lambda p: p.line)
+        raise errors.ImportRejected(problems, filename)
+
+    with transaction.atomic():
+        batch = ImportBatch.objects.create(
+            datanet=datanet, origin=origin, filename=filename[:255], sha256=parsed.sha256, created_by=created_by
+        )
+        prompts = Prompt.objects.bulk_create(
+            [Prompt(datanet=datanet, external_id=p.external_id, text=p.text, import_batch=batch) for p in parsed.prompts],
+            batch_size=2000,
+        )
+        responses = Response.objects.bulk_create(
+            [
+                Response(prompt=row, text=r.text, source_model=r.source_model, position=i)
+                for row, p in zip(prompts, parsed.prompts, strict=True)
+                for i, r in enumerate(p.responses)
+            ],
+            batch_size=2000,
+        )
+        comparisons = []
+        cursor = 0
+        for row, p in zip(prompts, parsed.prompts, strict=True):
+            stored = responses[cursor : cursor + len(p.responses)]
+            cursor += len(p.responses)
+            for i, j, reference, gold in p.pairs:
+                comparisons.append(
+                    Comparison(
+                        datanet=datanet,
+                        prompt=row,
+                        response_a=stored[i],
+                        response_b=stored[j],
+                        reference_choice=reference,
+                        gold_choice=gold,
+                    )
+                )
+        Comparison.objects.bulk_create(comparisons, batch_size=2000)
+        batch.prompts_created = len(prompts)
+        batch.comparisons_created = len(comparisons)
+        batch.save(update_fields=["prompts_created", "comparisons_created"])
+    return batch
+
+
+def _live_locks(now):
+    """Subquery: live (unsubmitted, unexpired) assignments of the outer comparison."""
+    return Coalesce(
+        Subquery(
+            Assignment.objects.filter(comparison=OuterRef("pk"), submitted_at__isnull=True, expires_at__gt=now)
+            .order_by()
+            .values("comparison")
+            .annotate(n=Count("pk"))
+            .values("n")
+        ),
+        Value(0),
+    )
+
+
+def assignment_next(*, annotator, datanet: Datanet, now=None, resume: bool = True) -> Assignment | None:
+    """Serves the annotator a comparison to judge, locked for them, or None when nothing is left for them.
+
+    With `resume`, a live assignment the annotator already holds in this Datanet is served again
+    (a reload shows the same comparison). Least-judged comparisons first; gold items at the
+    Datanet's gold rate. Never the same comparison twice to one person, and never more than k
+    judgments plus live locks per comparison, however many annotators ask at once: the chosen
+    comparison row is locked (SKIP LOCKED on PostgreSQL; SQLite serialises writers) and the count
+    is checked again under that lock before the assignment is written.
+    """
+    if not datanet.members.filter(pk=annotator.pk).exists():
+        raise errors.NotMember(f"You are not a member of Datanet {datanet.name!r}.")
+    now = now or timezone.now()
+    if resume:
+        held = (
+            Assignment.objects.filter(
+                annotator=annotator, comparison__datanet=datanet, submitted_at__isnull=True, expires_at__gt=now
+            )
+            .order_by("served_at", "id")
+            .first()
+        )
+        if held is not None:
+            return held
+    pending = Assignment.objects.filter(annotator=annotator, submitted_at__isnull=True, expires_at__gt=now).count()
+    if pending >= datanet.max_pending:
+        raise errors.TooManyPending(
+            f"You hold {pending} unfinished comparisons (the limit is {datanet.max_pending}): submit or wait for them to expire."
+        )
+    want_gold = datanet.gold_rate > 0 and random.random() < datanet.gold_rate
+    for gold_pass in ([True, False] if want_gold else [False, True]):
+        assignment = _assign_one(annotator=annotator, datanet=datanet, now=now, gold=gold_pass)
+        if assignment is not None:
+            return assignment
+    return None
+
+
+def _assign_one(*, annotator, datanet, now, gold: bool) -> Assignment | None:
+    k = datanet.overlap
+    for _attempt in range(8):
+        with transaction.atomic():
+            candidates = (
+                Comparison.objects.filter(datanet=datanet, judgment_count__lt=k)
+                .filter(~Q(gold_choice="") if gold else Q(gold_choice=""))
+                .exclude(_assigned_to(annotator))
+                .annotate(live=_live_locks(now))
+                .filter(judgment_count__lt=k - F("live"))
+                .order_by("judgment_count", "id")
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", flat=True)[:1]
+            )
+            picked = list(candidates)
+            if not picked:
+                return None
+            comparison = Comparison.objects.select_for_update().get(pk=picked[0])
+            # Re-count under the row lock: every writer of assignments for this comparison holds it.
+            live = Assignment.objects.filter(
+                comparison=comparison, submitted_at__isnull=True, expires_at__gt=now
+            ).count()
+            if comparison.judgment_count + live >= k:
+                continue
+            try:
+                with transaction.atomic():
+                    return Assignment.objects.create(
+                        comparison=comparison,
+                        annotator=annotator,
+                        shown_left=random.choice((Side.A, Side.B)),
+                        served_at=now,
+                        expires_at=now + timedelta(minutes=datanet.lock_minutes),
+                    )
+            except IntegrityError:
+                continue  # the same annotator asked twice at once: the other request won
+    return None
+
+
+def _assigned_to(annotator):
+    return Exists(Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator))
+
+
+CHOICE_SHOWN = {"A", "B", "tie", "both_bad"}
+
+
+def _validated_judgment_fields(*, choice_shown, strength, rationale, edited_reply, time_spent_ms):
+    if choice_shown not in CHOICE_SHOWN:
+        raise errors.InvalidInput(f"choice: must be one of A, B, tie, both_bad (got {choice_shown!r})")
+    try:
+        strength = int(strength)
+    except (TypeError, ValueError):
+        strength = 0
+    if strength not in Strength.values:
+        raise errors.InvalidInput("strength: must be 1 (slightly), 2 (clearly) or 3 (much)")
+    rationale = (rationale or "").strip()
+    edited_reply = (edited_reply or "").strip()
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        raise errors.InvalidInput(f"rationale: longer than {MAX_RATIONALE_CHARS} characters")
+    if len(edited_reply) > MAX_EDITED_REPLY_CHARS:
+        raise errors.InvalidInput(f"edited_reply: longer than {MAX_EDITED_REPLY_CHARS} characters")
+    try:
+        time_spent_ms = int(time_spent_ms)
+    except (TypeError, ValueError):
+        raise errors.InvalidInput("time_spent_ms: must be a whole number of milliseconds") from None
+    if time_spent_ms < 0:
+        raise errors.InvalidInput("time_spent_ms: must not be negative")
+    return strength, rationale, edited_reply, min(time_spent_ms, MAX_TIME_SPENT_MS)
+
+
+def _canonical_choice(choice_shown: str, shown_left: str) -> str:
+    """The UI labels the left response A and the right one B; storage names the comparison's own a/b."""
+    if choice_shown == "A":
+        return shown_left
+    if choice_shown == "B":
+        return Side.B if shown_left == Side.A else Side.A
+    return Choice.TIE if choice_shown == "tie" else Choice.BOTH_BAD
+
+
+def _check_idempotency_key(key: str | None) -> str | None:
+    if key is None or key == "":
+        return None
+    if len(key) > 64:
+        raise errors.InvalidInput("idempotency_key: at most 64 characters")
+    if Judgment.objects.filter(idempotency_key=key).exists():
+        raise errors.DuplicateSubmission("This judgment was already submitted (same idempotency key): nothing changed.")
+    return key
+
+
+def judgment_submit(
+    *,
+    annotator,
+    assignment_id: int,
+    choice: str,
+    strength,
+    time_spent_ms,
+    rationale: str = "",
+    edited_reply: str = "",
+    idempotency_key: str | None = None,
+    now=None,
+) -> Judgment:
+    """Records the annotator's judgment on a comparison served to them. `choice` is as shown: A (left), B (right), tie, both_bad."""
+    strength, rationale, edited_reply, time_spent_ms = _validated_judgment_fields(
+        choice_shown=choice, strength=strength, rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms
+    )
+    now = now or timezone.now()
+    with transaction.atomic():
+        comparison_id = (
+            Assignment.objects.filter(pk=assignment_id, annotator=annotator).values_list("comparison_id", flat=True).first()
+        )
+        if comparison_id is None:
+            raise errors.NotAssigned("This comparison is not assigned to you.")
+        # Lock order everywhere: comparison, then assignment.
+        comparison = Comparison.objects.select_for_update().select_related("datanet").get(pk=comparison_id)
+        assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+        key = _check_idempotency_key(idempotency_key)
+        if assignment.submitted_at is not None:
+            raise errors.AlreadySubmitted("You already judged this comparison; revise your judgment instead.")
+        if assignment.expires_at <= now:
+            raise errors.LockExpired(
+                "Your lock on this comparison expired, so it may have gone to someone else; nothing was saved. Load the next one."
+            )
+        if comparison.judgment_count >= comparison.datanet.overlap:
+            raise errors.ComparisonFull("This comparison already has all its judgments.")
+        try:
+            with transaction.atomic():
+                judgment = Judgment.objects.create(
+                    assignment=assignment,
+                    comparison=comparison,
+                    datanet_id=comparison.datanet_id,
+                    annotator=annotator,
+                    choice=_canonical_choice(choice, assignment.shown_left),
+                    strength=strength,
+                    rationale=rationale,
+                    edited_reply=edited_reply,
+                    shown_left=assignment.shown_left,
+                    time_spent_ms=time_spent_ms,
+                    submitted_at=now,
+                    idempotency_key=key,
+                )
+        except IntegrityError:
+            raise errors.DuplicateSubmission("This judgment was already submitted (same idempotency key).") from None
+        Assignment.objects.filter(pk=assignment.pk).update(submitted_at=now)
+        Comparison.objects.filter(pk=comparison.pk).update(judgment_count=F("judgment_count") + 1)
+    return judgment
+
+
+def judgment_revise(
+    *,
+    annotator,
+    judgment_id: int,
+    choice: str,
+    strength,
+    time_spent_ms,
+    rationale: str = "",
+    edited_reply: str = "",
+    idempotency_key: str | None = None,
+    now=None,
+) -> Judgment:
+    """Adds a revision of one of the annotator's own judgments: a new row, the old one kept as history."""
+    strength, rationale, edited_reply, time_spent_ms = _validated_judgment_fields(
+        choice_shown=choice, strength=strength, rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms
+    )
+    now = now or timezone.now()
+    with transaction.atomic():
+        previous = (
+            Judgment.objects.select_for_update().filter(pk=judgment_id, annotator=annotator).select_related("assignment").first()
+        )
+        if previous is None:
+            raise errors.NotAssigned("You can only revise your own judgments.")
+        if Judgment.objects.filter(revision_of=previous).exists():
+            raise errors.AlreadySubmitted("This judgment was already revised: revise its latest revision.")
+        key = _check_idempotency_key(idempotency_key)
+        try:
+            with transaction.atomic():
+                return Judgment.objects.create(
+                    assignment=previous.assignment,
+                    comparison_id=previous.comparison_id,
+                    datanet_id=previous.datanet_id,
+                    annotator=annotator,
+                    choice=_canonical_choice(choice, previous.shown_left),
+                    strength=strength,
+                    rationale=rationale,
+                    edited_reply=edited_reply,
+                    shown_left=previous.shown_left,
+                    time_spent_ms=time_spent_ms,
+                    submitted_at=now,
+                    revision_of=previous,
+                    idempotency_key=key,
+                )
+        except IntegrityError:
+            raise errors.DuplicateSubmission("This revision was already submitted.") from None
+
+
+def snapshot_create(*, datanet: Datanet, created_by=None, note: str = "") -> Snapshot:
+    """Freezes every judgment of the Datanet so far into an immutable, content-hashed snapshot."""
+    from .exports import snapshot_digest
+
+    cutoff = Judgment.objects.filter(datanet=datanet).order_by("-id").values_list("id", flat=True).first()
+    if cutoff is None:
+        raise errors.SnapshotEmpty(f"Datanet {datanet.name!r} has no judgments yet: nothing to snapshot.")
+    digest = snapshot_digest(datanet=datanet, cutoff_judgment_id=cutoff)
+    return Snapshot.objects.create(
+        datanet=datanet,
+        cutoff_judgment_id=cutoff,
+        content_hash=digest.content_hash,
+        counts=digest.counts,
+        metadata={**digest.metadata, "note": note},
+        created_by=created_by,
+    )

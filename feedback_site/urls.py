@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from feedback_site.annotation import api, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("me/judgments/", views.my_judgments, name="my_judgments"),
+    path("datanets/new/", views.datanet_create, name="datanet_create"),
+    path("datanets/<slug:slug>/", views.datanet_detail, name="datanet_detail"),
+    path("datanets/<slug:slug>/import/", views.datanet_import, name="datanet_import"),
+    path("datanets/<slug:slug>/members/", views.datanet_member_add, name="datanet_member_add"),
+    path("datanets/<slug:slug>/snapshots/", views.snapshot_create, name="snapshot_create"),
+    path("datanets/<slug:slug>/judge/", views.judge, name="judge"),
+    path("datanets/<slug:slug>/judge/next/", views.judge_next, name="judge_next"),
+    path("datanets/<slug:slug>/judge/<int:assignment_id>/submit/", views.judge_submit, name="judge_submit"),
+    path("datanets/<slug:slug>/judge/revise/", views.judge_revise, name="judge_revise"),
+    path("snapshots/<int:snapshot_id>/export/<str:export_format>/", views.snapshot_download, name="snapshot_download"),
+    # REST API
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/datanets/", api.DatanetListApi.as_view(), name="api_datanets"),
+    path("api/datanets/<slug:slug>/import/", api.DatanetImportApi.as_view(), name="api_datanet_import"),
+    path("api/datanets/<slug:slug>/members/", api.DatanetMemberApi.as_view(), name="api_datanet_members"),
+    path("api/datanets/<slug:slug>/next/", api.NextComparisonApi.as_view(), name="api_next"),
+    path("api/datanets/<slug:slug>/snapshots/", api.SnapshotListApi.as_view(), name="api_snapshots"),
+    path("api/assignments/<int:assignment_id>/judgment/", api.SubmitJudgmentApi.as_view(), name="api_submit"),
+    path("api/judgments/<int:judgment_id>/revisions/", api.ReviseJudgmentApi.as_view(), name="api_revise"),
+    path("api/snapshots/<int:snapshot_id>/export/", api.SnapshotExportApi.as_view(), name="api_snapshot_export"),
+]

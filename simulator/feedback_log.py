@@ -1,0 +1,65 @@
+"""The feedback log: the simulator's view of what happened on the site.
+
+One JSON object per line, one line per judgment event, as described by the JSON Schema in
+`schemas/feedback_log.v1.json` (the site writes it, this module reads and validates it). The
+contract is versioned: a reader refuses a schema version it does not know instead of guessing.
+"""
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+STRENGTHS = ("slightly", "clearly", "much")
+
+
+class FeedbackLogError(ValueError):
+    pass
+
+
+@cache
+def schema() -> dict:
+    return json.loads(resources.files("simulator").joinpath(f"schemas/feedback_log.v{SCHEMA_VERSION}.json").read_text())
+
+
+@cache
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
+
+
+def validation_errors(row: dict) -> list[str]:
+    """Every way `row` breaks the schema, as 'field: message' strings (empty when valid)."""
+    out = []
+    for error in sorted(_validator().iter_errors(row), key=lambda e: list(e.path)):
+        field = ".".join(str(p) for p in error.path) or "(row)"
+        out.append(f"{field}: {error.message}")
+    return out
+
+
+def read_feedback_log(path: str | Path) -> Iterator[dict]:
+    """Yields the rows of a feedback log file, raising `FeedbackLogError` with file and line on the first bad row."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise FeedbackLogError(f"{path}:{number}: not valid UTF-8 ({exc.reason})") from None
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise FeedbackLogError(f"{path}:{number}: invalid JSON at column {exc.colno}: {exc.msg}") from None
+            if isinstance(row, dict) and row.get("schema_version") not in (None, SCHEMA_VERSION):
+                raise FeedbackLogError(
+                    f"{path}:{number}: schema_version {row.get('schema_version')!r} is not supported (this reader knows {SCHEMA_VERSION})"
+                )
+            problems = validation_errors(row) if isinstance(row, dict) else ["(row): must be a JSON object"]
+            if problems:
+                raise FeedbackLogError(f"{path}:{number}: " + "; ".join(problems))
+            yield row
