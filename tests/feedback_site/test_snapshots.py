@@ -1,0 +1,137 @@
+import json
+
+import pytest
+from django.core.management import call_command
+
+from feedback_site.annotation import errors, services
+from feedback_site.annotation.exports import feedback_log_rows, snapshot_export, trl_rows
+from feedback_site.annotation.models import AppendOnlyError, Comparison
+from simulator.feedback_log import read_feedback_log, validation_errors
+
+from .conftest import judge
+
+
+def judge_comparison(comparison, votes):
+    """votes: list of (annotator, choice in comparison terms a/b/tie/both_bad, strength)."""
+    out = []
+    for annotator, choice, strength in votes:
+        assignment = services.assignment_next(annotator=annotator, datanet=comparison.datanet)
+        assert assignment.comparison_id == comparison.id
+        shown = {"tie": "tie", "both_bad": "both_bad"}.get(choice) or ("A" if choice == assignment.shown_left else "B")
+        out.append(
+            services.judgment_submit(annotator=annotator, assignment_id=assignment.id, choice=shown, strength=strength, time_spent_ms=700)
+        )
+    return out
+
+
+@pytest.fixture
+def three(make_annotator):
+    return [make_annotator(n) for n in ("ann", "bob", "cat")]
+
+
+def test_majority_rule_margin_and_provenance(datanet_with, three):
+    datanet = datanet_with(n=1, annotators=three, overlap=3)
+    comparison = Comparison.objects.select_related("response_a", "response_b").get()
+    made = judge_comparison(comparison, [(three[0], "a", 3), (three[1], "a", 1), (three[2], "b", 2)])
+    snapshot = services.snapshot_create(datanet=datanet)
+    [row] = list(trl_rows(snapshot))
+    assert row["chosen"] == comparison.response_a.text and row["rejected"] == comparison.response_b.text
+    assert row["margin"] == pytest.approx((3 + 1 - 2) / 3)
+    assert row["judgment_ids"] == [j.id for j in made]
+    pseudonyms = [a.contributor.pseudonym for a in three]
+    assert row["contributor_ids"] == pseudonyms
+    assert not any(a.username in json.dumps(row) for a in three)  # pseudonymous
+
+
+@pytest.mark.parametrize(
+    "votes,reason",
+    [([("a", 2), ("b", 2)], "split"), ([("tie", 1), ("tie", 2)], "tie"), ([("both_bad", 1), ("both_bad", 1)], "both_bad")],
+)
+def test_no_majority_gives_no_row_and_is_counted(datanet_with, three, votes, reason):
+    datanet = datanet_with(n=1, annotators=three, overlap=2)
+    comparison = Comparison.objects.get()
+    judge_comparison(comparison, [(three[i], c, s) for i, (c, s) in enumerate(votes)])
+    snapshot = services.snapshot_create(datanet=datanet)
+    assert list(trl_rows(snapshot)) == []
+    assert snapshot.counts["skipped"][reason] == 1 and snapshot.counts["trl_rows"] == 0
+
+
+def test_snapshot_is_frozen_revisions_and_new_judgments_after_it_do_not_change_it(datanet_with, three):
+    datanet = datanet_with(n=2, annotators=three, overlap=1)
+    first = judge(three[0], datanet, choice="A")
+    snapshot = services.snapshot_create(datanet=datanet)
+    rows_before = list(trl_rows(snapshot))
+    log_before = list(feedback_log_rows(snapshot))
+    revision = services.judgment_revise(annotator=three[0], judgment_id=first.id, choice="B", strength=3, time_spent_ms=1)
+    judge(three[1], datanet)
+    assert list(trl_rows(snapshot)) == rows_before
+    assert list(feedback_log_rows(snapshot)) == log_before
+    later = services.snapshot_create(datanet=datanet)
+    assert later.content_hash != snapshot.content_hash
+    assert later.counts["judgment_events"] == 3 and later.counts["trl_rows"] == 2
+    # the revision replaced the original in the preference set, and both are in the log
+    [revised] = [r for r in trl_rows(later) if r["comparison_id"] == first.comparison_id]
+    assert revised["judgment_ids"] == [revision.id]
+    assert [r["revision_of"] for r in feedback_log_rows(later)].count(first.id) == 1
+    with pytest.raises(AppendOnlyError):
+        snapshot.save()
+
+
+def test_same_content_same_hash(datanet_with, three):
+    datanet = datanet_with(n=2, annotators=three, overlap=1)
+    judge(three[0], datanet)
+    assert services.snapshot_create(datanet=datanet).content_hash == services.snapshot_create(datanet=datanet).content_hash
+
+
+def test_empty_datanet_cannot_be_snapshotted(datanet_with):
+    with pytest.raises(errors.SnapshotEmpty):
+        services.snapshot_create(datanet=datanet_with(n=1))
+
+
+def test_exported_files_match_the_snapshot_hash_and_the_log_schema(datanet_with, three, tmp_path):
+    datanet = datanet_with(n=3, annotators=three, overlap=2)
+    for person in three:
+        judge(person, datanet, choice="B", strength=2)
+        judge(person, datanet, choice="tie", strength=1)
+    snapshot = services.snapshot_create(datanet=datanet)
+    trl = snapshot_export(snapshot=snapshot, export_format="trl", out=tmp_path / "trl.jsonl")
+    log = snapshot_export(snapshot=snapshot, export_format="log", out=tmp_path / "log.jsonl")
+    import hashlib
+
+    assert hashlib.sha256(trl.read_bytes()).hexdigest() == snapshot.metadata["trl_sha256"]
+    assert hashlib.sha256(log.read_bytes()).hexdigest() == snapshot.metadata["log_sha256"]
+    rows = list(read_feedback_log(log))
+    assert len(rows) == 6 and all(not validation_errors(r) for r in rows)
+    assert {r["annotator"] for r in rows} == {a.contributor.pseudonym for a in three}
+    assert all(r["shown_left"] in ("a", "b") and r["time_spent_ms"] == 1500 for r in rows)
+
+
+def test_hf_export_loads_with_datasets(datanet_with, three, tmp_path):
+    import datasets
+
+    datanet = datanet_with(n=2, annotators=three, overlap=1)
+    judge(three[0], datanet, choice="A", strength=3)
+    snapshot = services.snapshot_create(datanet=datanet)
+    folder = snapshot_export(snapshot=snapshot, export_format="hf", out=tmp_path / "hf")
+    dataset = datasets.load_from_disk(str(folder))
+    assert dataset.num_rows == 1 and dataset[0]["margin"] == 3.0
+    assert json.loads((folder / "ledgerloop_snapshot.json").read_text())["content_hash"] == snapshot.content_hash
+
+
+def test_command_line_snapshot_and_export(datanet_with, three, tmp_path, capsys):
+    datanet = datanet_with(n=2, annotators=three, overlap=1)
+    judge(three[0], datanet)
+    call_command("snapshot", datanet.name)
+    out = capsys.readouterr().out
+    snapshot_id = int(out.split("id ")[-1].split()[0])
+    call_command("export", str(snapshot_id), "--format", "trl", "--out", str(tmp_path / "x.jsonl"))
+    assert len((tmp_path / "x.jsonl").read_text().splitlines()) == 1
+
+
+def test_feedback_log_reader_names_file_line_and_field(tmp_path):
+    from simulator.feedback_log import FeedbackLogError
+
+    bad = tmp_path / "log.jsonl"
+    bad.write_text('{"schema_version": 1, "judgment_id": 1}\n')
+    with pytest.raises(FeedbackLogError, match=r"log.jsonl:1: .*annotator"):
+        list(read_feedback_log(bad))
