@@ -179,14 +179,15 @@ class SnapshotExportApi(APIView):
     permission_classes = [IsAuthenticated, api_role(Role.ML_ENGINEER)]
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["trl", "log"], description="trl preference rows or the feedback log")],
+        parameters=[OpenApiParameter("kind", str, enum=["trl", "log"], description="trl preference rows (default) or the feedback log")],
         responses={(200, "application/x-ndjson"): bytes},
     )
     def get(self, request, snapshot_id):
         snapshot = get_object_or_404(Snapshot, pk=snapshot_id)
-        export_format = request.query_params.get("format", "trl")
+        # `format` is taken by REST framework for content negotiation, hence `kind`.
+        export_format = request.query_params.get("kind", "trl")
         if export_format not in ("trl", "log"):
-            raise errors.InvalidInput(f"format: must be trl or log over the API (hf as a folder: use the site or the CLI), not {export_format!r}")
+            raise errors.InvalidInput(f"kind: must be trl or log over the API (hf as a folder: use the site or the CLI), not {export_format!r}")
         tmp = Path(tempfile.mkdtemp(prefix="ledgerloop-export-"))
         path = snapshot_export(snapshot=snapshot, export_format=export_format, out=tmp / "export.jsonl")
         handle = path.open("rb")

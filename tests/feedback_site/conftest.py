@@ -42,7 +42,8 @@ def datanet_with(db, engineer):
 
     def make(n=5, annotators=(), overlap=2, name="Support", **kwargs):
         datanet = services.datanet_create(name=name, overlap=overlap, created_by=engineer, **kwargs)
-        services.datanet_import(datanet=datanet, stream=jsonl(own_rows(n)), origin="test")
+        if n:
+            services.datanet_import(datanet=datanet, stream=jsonl(own_rows(n)), origin="test")
         for a in annotators:
             services.datanet_member_add(datanet=datanet, user=a)
         return datanet
