@@ -1,0 +1,70 @@
+"""Many annotators asking for work and submitting at once, on PostgreSQL (SQLite serialises writers,
+so it cannot show a race): no comparison gets more than k judgments, nobody judges one twice,
+and nothing submitted is lost."""
+
+import random
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+
+from feedback_site.annotation import errors, services
+from feedback_site.annotation.models import Comparison, Judgment
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ANNOTATORS = 24
+COMPARISONS = 40
+OVERLAP = 3
+
+
+def test_many_annotators_at_once(datanet_with, make_annotator):
+    assert connection.vendor == "postgresql"
+    people = [make_annotator(f"p{i}") for i in range(ANNOTATORS)]
+    datanet = datanet_with(n=COMPARISONS, annotators=people, overlap=OVERLAP)
+    accepted: list[int] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(ANNOTATORS)
+
+    def work(person, seed):
+        rng = random.Random(seed)
+        try:
+            start.wait()
+            while True:
+                assignment = services.assignment_next(annotator=person, datanet=datanet)
+                if assignment is None:
+                    return
+                try:
+                    judgment = services.judgment_submit(
+                        annotator=person,
+                        assignment_id=assignment.id,
+                        choice=rng.choice(["A", "B", "tie"]),
+                        strength=rng.randint(1, 3),
+                        time_spent_ms=rng.randint(100, 5000),
+                        idempotency_key=f"{person.id}-{assignment.id}",
+                    )
+                except errors.ServiceError as exc:  # a refusal is allowed; a lost write is not
+                    failures.append(exc)
+                    continue
+                with lock:
+                    accepted.append(judgment.id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, args=(p, i)) for i, p in enumerate(people)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "workers hung"
+    assert failures == []
+    stored = list(Judgment.objects.values_list("id", "comparison_id", "annotator_id"))
+    assert sorted(accepted) == sorted(j[0] for j in stored)  # nothing submitted is lost
+    per_comparison = Counter(c for _, c, _ in stored)
+    assert set(per_comparison.values()) == {OVERLAP} and len(per_comparison) == COMPARISONS  # exactly k each
+    assert len({(c, a) for _, c, a in stored}) == len(stored)  # nobody judged one twice
+    assert set(Comparison.objects.values_list("judgment_count", flat=True)) == {OVERLAP}
