@@ -27,7 +27,8 @@
     if (!f || f.dataset.sending) return;
     if (!f.querySelector('input[name="choice"]:checked')) return;
     f.dataset.sending = "1"; // one submit per comparison, however fast Enter is pressed
-    htmx.trigger(f, "submit");
+    // htmx.ajax rather than a submit event: it works even before htmx has processed a freshly swapped form.
+    htmx.ajax("POST", f.getAttribute("hx-post"), { source: f, target: "#panel", swap: "innerHTML" });
   }
 
   document.body.addEventListener("htmx:afterSwap", function () { shownAt = performance.now(); highlight(); });
@@ -53,7 +54,10 @@
     else if (f && STRENGTHS[evt.key]) { evt.preventDefault(); pick("strength", STRENGTHS[evt.key]); }
     else if (evt.key === "r") {
       var revise = document.getElementById("revise");
-      if (revise) { evt.preventDefault(); revise.click(); }
+      if (revise) {
+        evt.preventDefault();
+        htmx.ajax("GET", revise.getAttribute("hx-get"), { target: "#panel", swap: "innerHTML" });
+      }
     }
   });
 })();
