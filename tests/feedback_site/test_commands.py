@@ -1,0 +1,31 @@
+import pytest
+from django.core.management import CommandError, call_command
+
+from feedback_site.annotation.models import Comparison, Datanet, Judgment, Snapshot
+
+
+def test_import_datanet_creates_the_datanet_and_says_so(db, hh_sample_path, capsys):
+    call_command("import_datanet", str(hh_sample_path), "--datanet", "harmless")
+    out = capsys.readouterr().out
+    assert "Created Datanet 'harmless' with default settings" in out
+    assert f"{Comparison.objects.count()} comparisons" in out and Comparison.objects.count() > 100
+
+
+def test_import_datanet_failure_leaves_nothing(db, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "responses": ["one"]}\n')
+    with pytest.raises(CommandError, match=r"bad.jsonl:line 1: responses"):
+        call_command("import_datanet", str(bad), "--datanet", "new-one")
+    assert not Datanet.objects.filter(name="new-one").exists()
+
+
+def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys):
+    call_command("seed_demo")
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert "annotator / annotator-demo" in out
+    datanet = Datanet.objects.get(name="Customer support")
+    assert datanet.comparisons.count() == 26
+    assert Judgment.objects.filter(datanet=datanet).count() > 20
+    assert Snapshot.objects.filter(datanet=datanet).count() == 1
+    assert datanet.members.filter(username="annotator").exists()
