@@ -1,0 +1,126 @@
+"""What an emission policy reads for one epoch, and what it returns.
+
+Both are plain frozen data, so the same policy code runs in the simulator (inputs from agents)
+and in settlement (inputs from the database). Account ids are non-empty strings. All money is
+integer base units; quality and attribution figures are numbers used only as weights.
+
+The mappings are kept as given, not copied (an epoch can have a million contributors): do not
+change them after building the inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from simulator.economy._validation import (
+    non_negative_int,
+    param,
+    require_account_id,
+    require_int_mapping,
+    require_real_mapping,
+    validate_fields,
+)
+
+
+def _require_flagged(value: Any, *, where: str) -> frozenset[str]:
+    for account in value:
+        require_account_id(account, where=f"{where} member")
+    return value
+
+
+def _require_clusters(mapping: Any, *, where: str) -> Mapping[str, str]:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(
+            f"{where}: expected a mapping of account id to cluster id, got {type(mapping).__name__}"
+        )
+    if not all(type(k) is str and k and type(v) is str and v for k, v in mapping.items()):
+        for account, cluster in mapping.items():
+            require_account_id(account, where=f"{where} key")
+            require_account_id(cluster, where=f"{where}[{account!r}]")
+    return mapping
+
+
+def _require_scores(mapping: Any, *, where: str) -> Mapping[str, float]:
+    return require_real_mapping(mapping, where=where)
+
+
+def _require_rates(mapping: Any, *, where: str) -> Mapping[str, float | Fraction]:
+    return require_real_mapping(mapping, where=where, unit_interval=True)
+
+
+@dataclass(frozen=True)
+class EpochInputs:
+    """Everything a policy may look at when it settles one epoch."""
+
+    budget: int = param(
+        help="Base units the policy may pay out this epoch (the emission budget).", check=non_negative_int
+    )
+    fees_collected: int = param(0, "Base units of fees paid by model users this epoch.", non_negative_int)
+    epoch: int = param(
+        0, "Index of the epoch being settled (0 = genesis); recorded in the explanation.", non_negative_int
+    )
+    judgment_counts: Mapping[str, int] = param(
+        help="Accepted judgments per contributor in the epoch.",
+        check=require_int_mapping,
+        default_factory=dict,
+    )
+    agreement_rates: Mapping[str, float | Fraction] = param(
+        help="Per contributor quality in [0, 1] (agreement with peers or gold); a missing contributor counts as 0.",
+        check=_require_rates,
+        default_factory=dict,
+    )
+    attribution_scores: Mapping[str, float] = param(
+        help="Per contributor attribution (measured share of the model's improvement); negative when harmful.",
+        check=_require_scores,
+        default_factory=dict,
+    )
+    bonds: Mapping[str, int] = param(
+        help="Base units each contributor has bonded (staked) and could lose.",
+        check=require_int_mapping,
+        default_factory=dict,
+    )
+    flagged: frozenset[str] = param(
+        help="Contributors flagged by quality control this epoch; they earn nothing.",
+        check=_require_flagged,
+        default_factory=frozenset,
+    )
+    clusters: Mapping[str, str] = param(
+        help="Identity cluster per contributor (accounts believed to be one person); absent = a cluster of one.",
+        check=_require_clusters,
+        default_factory=dict,
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.flagged, frozenset):
+            if isinstance(self.flagged, str) or not hasattr(self.flagged, "__iter__"):
+                raise TypeError(
+                    f"EpochInputs.flagged: expected a set of account ids, got {type(self.flagged).__name__}"
+                )
+            object.__setattr__(self, "flagged", frozenset(self.flagged))
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """A policy's decision for one epoch.
+
+    Invariant, checked by the tests for every policy: ``sum(payouts.values()) + carry_over ==
+    inputs.budget``. Slashes come out of bonds, not out of the budget; settlement decides where
+    slashed tokens go. Only positive amounts appear in ``payouts`` and ``slashes``.
+    """
+
+    payouts: dict[str, int]
+    slashes: dict[str, int]
+    carry_over: int
+    explanation: dict[str, Any]
+
+    @property
+    def total_paid(self) -> int:
+        return sum(self.payouts.values())
+
+    @property
+    def total_slashed(self) -> int:
+        return sum(self.slashes.values())

@@ -1,0 +1,358 @@
+"""Emission policies: how an epoch's budget is divided among contributors.
+
+A policy is a pure function ``(params, inputs: EpochInputs) -> EpochResult``; its parameters are
+a frozen dataclass of plain data (ints, None) with a help string per field, so governance can
+propose a change as JSON (:func:`policy_from_dict`) and the simulator can sweep it.
+
+Policies (all exclude flagged contributors):
+- ``volume``: pay per accepted judgment.
+- ``agreement``: judgments weighted by agreement with peers or gold; below a threshold, nothing.
+- ``attribution``: in proportion to positive attribution (Proof of Attribution).
+- ``attribution_bonded``: attribution, plus: bonds slashed for negative attribution; total
+  rewards capped at a multiple of the fees collected; a cap per identity cluster, so splitting
+  one person into many accounts cannot raise their share beyond it.
+
+Every policy guarantees, exactly: ``sum(payouts) + carry_over == budget``, no payout negative,
+nobody above the per-contributor cap, every slash at most the bond. Whatever is not paid
+(caps, no eligible contributor) is carried over to the next epoch, never lost; ``explanation
+["withheld"]`` says why, to the base unit.
+
+Quality and attribution figures become integer weights on a fixed grid first (see
+:mod:`simulator.economy.weights`), so every split is exact integer arithmetic. Money never
+leaves Python ints, since a day's budget (~4.3e23 base units) exceeds int64; numpy does the
+per-contributor weight arithmetic and the ranking inside the exact split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any, ClassVar
+
+import numpy as np
+
+from simulator.economy._validation import (
+    BASIS_POINTS,
+    describe_fields,
+    non_negative_int,
+    optional,
+    param,
+    require_bps,
+    validate_fields,
+)
+from simulator.economy.epoch import EpochInputs, EpochResult
+from simulator.economy.units import split_by_integer_weights
+from simulator.economy.weights import ATTRIBUTION_SCALE, QUALITY_SCALE, attribution_weights, quality_units
+
+_CONTRIBUTOR_CAP_HELP = (
+    "Most one contributor can receive in an epoch, in basis points of the budget "
+    "(10000 = no cap); the excess is carried over."
+)
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """Base of every policy's parameters: ``name`` and ``version`` identify the rule they feed."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+
+
+@dataclass(frozen=True)
+class VolumeParams(PolicyParams):
+    name: ClassVar[str] = "volume"
+    version: ClassVar[int] = 1
+
+    max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
+
+
+@dataclass(frozen=True)
+class AgreementParams(PolicyParams):
+    name: ClassVar[str] = "agreement"
+    version: ClassVar[int] = 1
+
+    min_agreement_bps: int = param(
+        0,
+        "Agreement rate below which a contributor earns nothing, in basis points (5000 = 50%).",
+        require_bps,
+    )
+    max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
+
+
+@dataclass(frozen=True)
+class AttributionParams(PolicyParams):
+    name: ClassVar[str] = "attribution"
+    version: ClassVar[int] = 1
+
+    max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
+
+
+@dataclass(frozen=True)
+class AttributionBondedParams(PolicyParams):
+    name: ClassVar[str] = "attribution_bonded"
+    version: ClassVar[int] = 1
+
+    slash_rate_bps: int = param(
+        2000,
+        "Share of the bond slashed from a contributor whose harm equals the epoch's largest absolute "
+        "attribution, in basis points; smaller harm is slashed proportionally less.",
+        require_bps,
+    )
+    fee_multiple_bps: int | None = param(
+        30000,
+        "Total rewards are at most this multiple of the fees collected, in basis points "
+        "(30000 = 3x fees); the rest is carried over. null = no fee cap.",
+        optional(non_negative_int),
+    )
+    max_cluster_share_bps: int = param(
+        1000,
+        "Most one identity cluster (a lone account is a cluster of one) can receive, in basis points "
+        "of the budget; the excess is carried over.",
+        require_bps,
+    )
+    max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
+    min_bond: int = param(
+        0,
+        "Base units a contributor must have bonded to earn anything (0 = no bond needed).",
+        non_negative_int,
+    )
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+def _unflagged(mapping: Mapping[str, Any], flagged: frozenset[str]) -> tuple[list[str], list[Any]]:
+    """Accounts of ``mapping`` that are not flagged, with their values, in the mapping's order."""
+    if not flagged:
+        return list(mapping), list(mapping.values())
+    kept = [(account, value) for account, value in mapping.items() if account not in flagged]
+    return [account for account, _ in kept], [value for _, value in kept]
+
+
+# --- the shared settlement step --------------------------------------------------------------
+
+
+def _cap_each(shares: list[int], cap: int) -> list[int]:
+    if not shares or max(shares) <= cap:
+        return shares
+    return [share if share <= cap else cap for share in shares]
+
+
+def _cap_clusters(payouts: dict[str, int], clusters: Mapping[str, str], cap: int) -> None:
+    """Bound every identity cluster's total at ``cap``, in place. A capped cluster keeps ``cap``,
+    split among its accounts in proportion to what they had, so nobody's payout goes up.
+    Accounts outside any cluster are clusters of one and must already be capped by the caller."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for account, cluster in clusters.items():
+        if account in payouts:
+            members[cluster].append(account)
+    for accounts in members.values():
+        shares = [payouts[account] for account in accounts]
+        if sum(shares) <= cap:
+            continue
+        for account, share in zip(accounts, split_by_integer_weights(cap, accounts, shares), strict=True):
+            if share:
+                payouts[account] = share
+            else:
+                del payouts[account]
+
+
+def _settle(
+    params: PolicyParams,
+    inputs: EpochInputs,
+    accounts: list[str],
+    weights: Sequence[int] | np.ndarray,
+    *,
+    reward_pool: int,
+    cluster_cap_bps: int | None = None,
+    slashes: dict[str, int] | None = None,
+) -> EpochResult:
+    """Split ``reward_pool`` by ``weights``, apply the caps, carry the rest over, explain."""
+    budget = inputs.budget
+    shares = split_by_integer_weights(reward_pool, accounts, weights)
+    allocated = sum(shares)
+    shares = _cap_each(shares, budget * params.max_contributor_share_bps // BASIS_POINTS)
+    after_contributor_cap = sum(shares)
+    if cluster_cap_bps is not None:
+        cluster_cap = budget * cluster_cap_bps // BASIS_POINTS
+        shares = _cap_each(shares, cluster_cap)  # a lone account is a cluster of one
+    payouts = {account: share for account, share in zip(accounts, shares, strict=True) if share}
+    if cluster_cap_bps is not None and inputs.clusters:
+        _cap_clusters(payouts, inputs.clusters, cluster_cap)
+    paid = sum(payouts.values())
+    slashes = slashes or {}
+    explanation = {
+        "policy": params.name,
+        "version": params.version,
+        "params": params_to_dict(params),
+        "epoch": inputs.epoch,
+        "budget": budget,
+        "reward_pool": reward_pool,
+        "paid": paid,
+        "carry_over": budget - paid,
+        "withheld": {
+            "fee_cap": budget - reward_pool,
+            "no_eligible_weight": reward_pool - allocated,
+            "contributor_cap": allocated - after_contributor_cap,
+            "cluster_cap": after_contributor_cap - paid,
+        },
+        "contributors_considered": len(accounts),
+        "contributors_paid": len(payouts),
+        "flagged_excluded": len(inputs.flagged),
+        "slashed_total": sum(slashes.values()),
+        "contributors_slashed": len(slashes),
+    }
+    return EpochResult(payouts=payouts, slashes=slashes, carry_over=budget - paid, explanation=explanation)
+
+
+# --- the policies ----------------------------------------------------------------------------
+
+
+def volume_policy(params: VolumeParams, inputs: EpochInputs) -> EpochResult:
+    """Pay the budget in proportion to accepted judgments."""
+    accounts, counts = _unflagged(inputs.judgment_counts, inputs.flagged)
+    return _settle(params, inputs, accounts, counts, reward_pool=inputs.budget)
+
+
+def agreement_policy(params: AgreementParams, inputs: EpochInputs) -> EpochResult:
+    """Pay in proportion to judgments x agreement rate, nothing below ``min_agreement_bps``."""
+    accounts, counts = _unflagged(inputs.judgment_counts, inputs.flagged)
+    quality = quality_units(list(map(inputs.agreement_rates.get, accounts, repeat(0.0))))
+    # quality / 2**20 >= bps / 10000, compared in integers so the threshold is exact.
+    threshold = params.min_agreement_bps * QUALITY_SCALE
+    weights = [
+        count * units if units * BASIS_POINTS >= threshold else 0
+        for count, units in zip(counts, quality, strict=True)
+    ]
+    return _settle(params, inputs, accounts, weights, reward_pool=inputs.budget)
+
+
+def attribution_policy(params: AttributionParams, inputs: EpochInputs) -> EpochResult:
+    """Pay in proportion to positive attribution; zero or negative attribution earns nothing."""
+    accounts, scores = _unflagged(inputs.attribution_scores, inputs.flagged)
+    return _settle(params, inputs, accounts, attribution_weights(scores), reward_pool=inputs.budget)
+
+
+def bond_slashes(
+    scores: Mapping[str, float], bonds: Mapping[str, int], slash_rate_bps: int
+) -> dict[str, int]:
+    """Bond slashed from each contributor with negative attribution, proportional to the harm.
+
+    ``slash = bond * slash_rate * harm`` where ``harm = -score / largest |score|`` of the epoch, on
+    the 2**40 grid and rounded down, so a slash never exceeds ``slash_rate`` of the bond. Flagged
+    contributors are slashed like anyone else: a flag does not shield from the harm measured.
+    """
+    accounts = list(scores)
+    values = np.fromiter(scores.values(), dtype=np.float64, count=len(accounts))
+    harmful = np.flatnonzero(values < 0.0)
+    if harmful.size == 0 or slash_rate_bps == 0:
+        return {}
+    scale = np.abs(values).max()
+    harm_units = np.floor(-values[harmful] / scale * ATTRIBUTION_SCALE).astype(np.int64).tolist()
+    denominator = BASIS_POINTS * ATTRIBUTION_SCALE
+    slashes = {}
+    for index, units in zip(harmful.tolist(), harm_units, strict=True):
+        account = accounts[index]
+        slash = bonds.get(account, 0) * slash_rate_bps * units // denominator
+        if slash:
+            slashes[account] = slash
+    return slashes
+
+
+def attribution_bonded_policy(params: AttributionBondedParams, inputs: EpochInputs) -> EpochResult:
+    """Attribution with bonds at stake, a fee-backed reward cap and a cap per identity cluster."""
+    accounts, scores = _unflagged(inputs.attribution_scores, inputs.flagged)
+    weights = attribution_weights(scores)
+    if params.min_bond:
+        bonded = list(map(inputs.bonds.get, accounts, repeat(0)))
+        weights[np.array([bond < params.min_bond for bond in bonded], dtype=bool)] = 0
+    reward_pool = inputs.budget
+    if params.fee_multiple_bps is not None:
+        reward_pool = min(reward_pool, inputs.fees_collected * params.fee_multiple_bps // BASIS_POINTS)
+    return _settle(
+        params,
+        inputs,
+        accounts,
+        weights,
+        reward_pool=reward_pool,
+        cluster_cap_bps=params.max_cluster_share_bps,
+        slashes=bond_slashes(inputs.attribution_scores, inputs.bonds, params.slash_rate_bps),
+    )
+
+
+# --- registry: policies as data --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    params_type: type[PolicyParams]
+    compute: Callable[[Any, EpochInputs], EpochResult]
+    summary: str
+
+    @property
+    def name(self) -> str:
+        return self.params_type.name
+
+    @property
+    def version(self) -> int:
+        return self.params_type.version
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each parameter's name, default and help: what a governance form shows."""
+        return describe_fields(self.params_type)
+
+
+POLICIES: dict[str, PolicySpec] = {
+    spec.name: spec
+    for spec in (
+        PolicySpec(VolumeParams, volume_policy, "Pay per accepted judgment."),
+        PolicySpec(AgreementParams, agreement_policy, "Pay per judgment, weighted by agreement."),
+        PolicySpec(AttributionParams, attribution_policy, "Pay in proportion to positive attribution."),
+        PolicySpec(
+            AttributionBondedParams,
+            attribution_bonded_policy,
+            "Attribution, with bonds slashed for harm, a fee-backed reward cap and an identity-cluster cap.",
+        ),
+    )
+}
+
+
+def run_policy(params: PolicyParams, inputs: EpochInputs) -> EpochResult:
+    """Settle one epoch with the policy that ``params`` belong to."""
+    spec = POLICIES.get(getattr(params, "name", ""))
+    if spec is None or not isinstance(params, spec.params_type):
+        raise TypeError(f"run_policy: {type(params).__name__} is not the parameters of a registered policy")
+    if not isinstance(inputs, EpochInputs):
+        raise TypeError(f"run_policy: inputs must be EpochInputs, got {type(inputs).__name__}")
+    return spec.compute(params, inputs)
+
+
+def params_to_dict(params: PolicyParams) -> dict[str, Any]:
+    """The parameters as JSON-ready data (ints and nulls), without the policy name."""
+    return dataclasses.asdict(params)
+
+
+def policy_from_dict(name: str, params_dict: Mapping[str, Any]) -> PolicyParams:
+    """Build a policy's parameters from data, e.g. a governance proposal's JSON.
+
+    Missing fields take their defaults. An unknown policy, an unknown field or a bad value raises
+    ValueError/TypeError naming it.
+    """
+    spec = POLICIES.get(name)
+    if spec is None:
+        raise ValueError(f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES))}")
+    if not isinstance(params_dict, Mapping):
+        raise TypeError(
+            f"{name}: parameters must be an object of field: value, got {type(params_dict).__name__}"
+        )
+    known = [f.name for f in dataclasses.fields(spec.params_type)]
+    for key in params_dict:
+        if key not in known:
+            raise ValueError(f"{name}: unknown field {key!r}; known fields: {', '.join(known)}")
+    return spec.params_type(**params_dict)
