@@ -19,7 +19,7 @@ _EXPORTS = {
     "CODINGS": "judgments", "DEFAULT_CODING": "judgments",
     "AlphaResult": "krippendorff", "PairAgreement": "krippendorff", "alpha_nominal": "krippendorff",
     "krippendorff_alpha": "krippendorff", "pairwise_agreement": "krippendorff",
-    "DawidSkeneConfig": "dawid_skene", "DawidSkeneResult": "dawid_skene", "dawid_skene": "dawid_skene",
+    "DawidSkeneConfig": "dawid_skene", "DawidSkeneResult": "dawid_skene", "dawid_skene_estimate": "dawid_skene",
     "majority_vote": "dawid_skene",
     "AnnotatorSignals": "signals", "annotator_signals": "signals", "wilson_interval": "signals",
     "FLAG_CODES": "flags", "Flag": "flags", "FlagOutcome": "flags", "FlagThresholds": "flags",

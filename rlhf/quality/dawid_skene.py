@@ -110,7 +110,7 @@ def gold_values(table: JudgmentTable, gold: Mapping | None, coding: str) -> np.n
 
 def dawid_skene_fit(table: JudgmentTable, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
                     config: DawidSkeneConfig | None = None) -> DawidSkeneFit:
-    """Fit Dawid-Skene on a validated table (arrays out); `dawid_skene` wraps this for plain-data callers."""
+    """Fit Dawid-Skene on a validated table (arrays out); `dawid_skene_estimate` wraps this for plain-data callers."""
     config = config or DawidSkeneConfig()
     categories = coding_categories(coding)
     n_categories, n_items, n_annotators = len(categories), len(table.comparison_ids), len(table.annotator_ids)
@@ -167,7 +167,7 @@ def _informative_judgments(items, annotators, votes, is_gold, n_annotators) -> n
     return np.bincount(annotators[informative], minlength=n_annotators).astype(np.int64)
 
 
-def dawid_skene(judgments, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
+def dawid_skene_estimate(judgments, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
                 config: DawidSkeneConfig | None = None) -> DawidSkeneResult:
     """Estimate each annotator's reliability and each comparison's true value (plain data in and out).
 

@@ -3,7 +3,7 @@
     too_fast            median time per judgment far below the Datanet's median
     position_bias       the left-shown (or right-shown) response wins far more often than the content explains
     straight_lining     the same answer far more often than other annotators give it on the same comparisons
-    low_gold_accuracy   gold accuracy confidently (Wilson 95% upper bound) below the required level
+    low_gold_accuracy   gold accuracy confidently (Wilson 99% upper bound) below the required level
 
 A check needs a minimum of evidence; with less, it is listed under `not_checked` with the reason, never flagged.
 Every statistical flag needs both a large effect and a small p-value, so that a flag means "clearly", not
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from rlhf.quality.signals import AnnotatorSignals
+from rlhf.quality.signals import AnnotatorSignals, wilson_interval
 
 FLAG_CODES = ("too_fast", "position_bias", "straight_lining", "low_gold_accuracy")
 
@@ -40,8 +40,11 @@ class FlagThresholds:
         "help": "... and that share exceeds the share other annotators give the same answer on the same "
                 "comparisons by at least this much."})
     min_gold_accuracy: float = field(default=0.6, metadata={
-        "help": "Flag low_gold_accuracy when the upper end of the Wilson 95% interval of gold accuracy is below "
-                "this (confidently below, not just unlucky)."})
+        "help": "Flag low_gold_accuracy when the upper end of the Wilson interval of gold accuracy (at "
+                "gold_confidence) is below this: confidently below, not just unlucky."})
+    gold_confidence: float = field(default=0.99, metadata={
+        "help": "Confidence of the Wilson interval the gold check uses; high because across hundreds of honest "
+                "annotators a 95% interval wrongly excludes the bar for a few of them."})
     max_p_value: float = field(default=0.001, metadata={
         "help": "Position bias and straight-lining also need a binomial test p-value at most this (small, "
                 "because many annotators are tested at once)."})
@@ -53,7 +56,8 @@ class FlagThresholds:
                 raise ValueError(f"FlagThresholds.{name} must be a positive integer, got {value!r}")
         for name, low, high in (("too_fast_ratio", 0.0, 1.0), ("position_bias_excess", 0.0, 0.5),
                                 ("straight_lining_share", 0.25, 1.0), ("straight_lining_excess", 0.0, 1.0),
-                                ("min_gold_accuracy", 0.0, 1.0), ("max_p_value", 0.0, 1.0)):
+                                ("min_gold_accuracy", 0.0, 1.0), ("gold_confidence", 0.5, 0.9999),
+                                ("max_p_value", 0.0, 1.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not low < value <= high:
                 raise ValueError(f"FlagThresholds.{name} must be a number in ({low}, {high}], got {value!r}")
@@ -140,10 +144,11 @@ def _low_gold_accuracy(signals: AnnotatorSignals, thresholds: FlagThresholds) ->
     if gold.n_gold < thresholds.min_gold_judgments:
         return None, (f"only {gold.n_gold} gold judgments; gold accuracy is checked from "
                       f"{thresholds.min_gold_judgments}")
-    return gold.ci_high < thresholds.min_gold_accuracy, (
-        f"matched {gold.correct} of {gold.n_gold} gold answers ({_percent(gold.rate)}, 95% CI "
-        f"{_percent(gold.ci_low)} to {_percent(gold.ci_high)}; flagged when the whole interval is below "
-        f"{_percent(thresholds.min_gold_accuracy)})")
+    low, high = wilson_interval(gold.correct, gold.n_gold, confidence=thresholds.gold_confidence)
+    return high < thresholds.min_gold_accuracy, (
+        f"matched {gold.correct} of {gold.n_gold} gold answers ({_percent(gold.rate)}; "
+        f"{100 * thresholds.gold_confidence:g}% interval {_percent(low)} to {_percent(high)}, flagged when all "
+        f"of it is below the required {_percent(thresholds.min_gold_accuracy)})")
 
 
 _CHECKS = {"too_fast": _too_fast, "position_bias": _position_bias, "straight_lining": _straight_lining,

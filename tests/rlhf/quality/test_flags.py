@@ -70,7 +70,8 @@ def test_reasons_carry_the_numbers():
     tie_reasons = {f.code: f.reason for f in tie.flags}
     assert tie_reasons["straight_lining"].startswith("answered 'tie' in 100% of 40 judgments (others answered 'tie' "
                                                      "in about 0%")
-    assert tie_reasons["low_gold_accuracy"].startswith("matched 0 of 40 gold answers (0%, 95% CI 0% to 9%")
+    assert tie_reasons["low_gold_accuracy"] == ("matched 0 of 40 gold answers (0%; 99% interval 0% to 14%, flagged "
+                                                "when all of it is below the required 60%)")
     assert annotator_flags(signals["x"]).flags == ()
 
 
@@ -111,7 +112,8 @@ def test_thresholds_are_validated_and_documented():
     assert set(FlagThresholds.help()) == {f.name for f in dataclasses.fields(FlagThresholds)}
     assert all(len(text) > 20 for text in FlagThresholds.help().values())
     for bad in ({"min_judgments": 0}, {"min_judgments": True}, {"too_fast_ratio": 0}, {"too_fast_ratio": 1.5},
-                {"position_bias_excess": 0.6}, {"max_p_value": 0.0}, {"min_gold_accuracy": "high"}):
+                {"position_bias_excess": 0.6}, {"max_p_value": 0.0}, {"min_gold_accuracy": "high"},
+                {"gold_confidence": 1.0}):
         with pytest.raises(ValueError, match=f"FlagThresholds.{next(iter(bad))}"):
             FlagThresholds(**bad)
 

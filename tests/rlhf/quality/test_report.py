@@ -139,3 +139,18 @@ def test_bad_input_names_the_position_ids_and_field():
     with pytest.raises(ValueError, match="gold answer for comparison 'c1' is 'x'"):
         quality_report([good], {"c1": "x"}, seed=0)
     assert judgment_table([Judgment(**good), {**good, "comparison_id": 7}]).comparison_ids == ("7", "c1")
+
+
+def test_package_exports_resolve_lazily_to_the_documented_objects():
+    import inspect
+    import subprocess
+    import sys
+
+    import rlhf.quality as quality
+
+    for name in quality.__all__:
+        assert not inspect.ismodule(getattr(quality, name)), name
+    # Importing the package loads neither numpy nor scipy: the site imports it on every request path.
+    loaded = subprocess.run([sys.executable, "-c", "import sys, rlhf.quality; print('numpy' in sys.modules, "
+                             "'scipy' in sys.modules)"], capture_output=True, text=True, check=True).stdout
+    assert loaded.split() == ["False", "False"]
