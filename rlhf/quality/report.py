@@ -8,6 +8,7 @@ a reason next to it, never a crash and never a NaN. Layout (`REPORT_SCHEMA_VERSI
 
     schema_version, seed, coding {name, categories, help}, counts {...}, notes [str],
     alpha {value, ci95, confidence, coding, n_comparisons, n_values, n_resamples, reason, ci_reason},
+    observed_agreement {value, pairings, agreements, reason},
     dawid_skene {converged, iterations, class_priors, reason},
     annotators [{annotator_id, n_judgments, reliability {...}, gold_accuracy {...}, agreement {...},
                  position_bias {...}, speed {...}, straight_lining {...}, flags [{code, reason}],
@@ -96,6 +97,8 @@ def quality_report(judgments, gold: Mapping | None = None, *, seed: int, coding:
         },
         "notes": _notes(table, gold, gold_codes),
         "alpha": alpha.as_dict(),
+        # Raw share of agreeing judgment pairs: easier to read than alpha, but not corrected for chance.
+        "observed_agreement": _agreement_entry(int(pairings.sum()) // 2, int(agreements.sum()) // 2, coding),
         "dawid_skene": {
             "converged": fit.converged, "iterations": fit.iterations,
             "class_priors": dict(zip(categories, fit.class_priors.tolist(), strict=True)),
@@ -121,8 +124,7 @@ def _gold_entry(gold) -> dict:
 def _agreement_entry(pairings: int, agreements: int, coding: str) -> dict:
     if pairings == 0:
         return {"value": None, "pairings": 0, "agreements": 0,
-                "reason": f"no comparison this annotator judged (under coding {coding!r}) was also judged by "
-                          "someone else"}
+                "reason": f"no comparison judged here (under coding {coding!r}) was also judged by someone else"}
     return {"value": agreements / pairings, "pairings": pairings, "agreements": agreements, "reason": None}
 
 

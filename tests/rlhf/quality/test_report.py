@@ -69,6 +69,8 @@ def test_each_degenerate_case_says_what_is_wrong():
     alpha_reason, notes, annotators = reasons("no overlap")
     assert "no overlap between annotators" in alpha_reason
     assert all(a["agreement"]["value"] is None for a in annotators)
+    assert "also judged by someone else" in quality_report(EDGE_CASES["no overlap"][0], seed=0)[
+        "observed_agreement"]["reason"]
     alpha_reason, notes, annotators = reasons("all ties")
     assert "every judgment counted is 'tie'" in alpha_reason
     assert all("all tie or both_bad" in a["position_bias"]["reason"] for a in annotators)
@@ -104,6 +106,10 @@ def test_report_of_a_simulated_datanet_finds_the_abusers():
         if annotator.kind == "honest":
             assert entry["reliability"]["value"] > 0.6
     assert report["flag_counts"]["position_bias"] == 3
+    pairs = report["pairwise_agreement"]
+    # 3 pairs per comparison, less those with a both_bad judgment (left out under the default coding).
+    assert 1700 < report["observed_agreement"]["pairings"] == sum(p["shared_comparisons"] for p in pairs) < 1800
+    assert report["observed_agreement"]["agreements"] == sum(p["agreements"] for p in pairs)
     assert len(report["comparisons"]) == 600
     ds_right = sum(c["label"] == truth[c["comparison_id"]] for c in report["comparisons"])
     majority_right = sum(c["majority"] == truth[c["comparison_id"]] for c in report["comparisons"])
@@ -118,6 +124,7 @@ def test_later_revision_replaces_earlier_judgment():
     report = quality_report(judgments, seed=0)
     assert report["pairwise_agreement"] == [{"annotator_a": "x", "annotator_b": "y", "shared_comparisons": 1,
                                              "agreements": 1, "agreement_rate": 1.0}]
+    assert report["observed_agreement"] == {"value": 1.0, "pairings": 1, "agreements": 1, "reason": None}
     assert any("1 earlier judgments were replaced" in note for note in report["notes"])
 
 
