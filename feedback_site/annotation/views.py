@@ -32,6 +32,11 @@ def render_guidelines(text: str) -> str:
     return nh3.clean(markdown.markdown(text or "", extensions=["extra"]))
 
 
+def healthz(request):
+    """For load balancers: answers without touching the database."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 @login_required
 def home(request):
     datanets = selectors.datanets_visible_to(user=request.user)

@@ -1,0 +1,223 @@
+"""Load: simulated annotators on loopback against the site served by gunicorn on PostgreSQL.
+
+    DATABASE_URL=postgres://... .venv/bin/python benchmarks/bench_load.py [--seconds 20] [--runs 3]
+
+Each simulated annotator loops: GET /api/datanets/<slug>/next/, then POST its judgment, over one
+keep-alive connection, with token auth. Bounded: only 127.0.0.1, a fixed number of clients, a
+fixed duration and a cap on requests. Reports judgments/s, p50/p99 latency of "next" and "submit"
+at 16 and 64 concurrent annotators, lost (accepted but not stored) and duplicates (a comparison
+judged twice by one person, or more than k times), median of --runs runs.
+
+Baseline, measured in the same run with the same clients and server: /healthz/ (no database), the
+ceiling for any request on this stack; the ratio says what share of it the judging loop keeps.
+Target: at least 250 judgments/s with p99 under 150 ms at 64 annotators on 2 cores.
+
+The benchmark creates and drops its own database next to the one DATABASE_URL names.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from _django import median, percentile  # noqa: E402
+
+COMPARISONS = 60_000
+OVERLAP = 3
+MAX_REQUESTS_PER_CLIENT = 20_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_database_url(url: str) -> str:
+    parsed = urlparse(url)
+    return parsed._replace(path="/ledgerloop_bench_load").geturl()
+
+
+def prepare(env: dict, clients: int) -> dict:
+    """Fresh database, a Datanet big enough for the whole run, and one token per annotator."""
+    script = f"""
+import json, io
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from rest_framework.authtoken.models import Token
+from feedback_site.accounts.roles import Role
+from feedback_site.accounts.services import user_create
+from feedback_site.annotation import services
+datanet = services.datanet_create(name="Load", overlap={OVERLAP}, lock_minutes=10)
+rows = "".join(json.dumps({{"id": f"q{{i}}", "prompt": f"Question {{i}}: where is my parcel?", "responses": [f"Reply A {{i}}", f"Reply B {{i}}"]}}) + "\\n" for i in range({COMPARISONS}))
+services.datanet_import(datanet=datanet, stream=io.BytesIO(rows.encode()), origin="cli")
+tokens = []
+for i in range({clients}):
+    user = user_create(username=f"load{{i}}", password="load-pass-123", roles=[Role.ANNOTATOR])
+    services.datanet_member_add(datanet=datanet, user=user)
+    tokens.append(Token.objects.create(user=user).key)
+print(json.dumps({{"slug": datanet.slug, "tokens": tokens}}))
+"""
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + script], env=env, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def reset_database(env: dict) -> None:
+    import psycopg
+
+    admin = urlparse(env["DATABASE_URL"])._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS ledgerloop_bench_load WITH (FORCE)")
+        conn.execute("CREATE DATABASE ledgerloop_bench_load")
+
+
+class Client(threading.Thread):
+    def __init__(self, port, token, slug, deadline, judge: bool):
+        super().__init__(daemon=True)
+        self.port, self.token, self.slug, self.deadline, self.judge = port, token, slug, deadline, judge
+        self.next_ms, self.submit_ms, self.accepted, self.errors = [], [], [], []
+
+    def request(self, conn, method, path, body=None):
+        headers = {"Authorization": f"Token {self.token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, data, (time.perf_counter() - started) * 1000
+
+    def run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        n = 0
+        try:
+            while time.monotonic() < self.deadline and n < MAX_REQUESTS_PER_CLIENT:
+                n += 1
+                if not self.judge:
+                    status, _, ms = self.request(conn, "GET", "/healthz/")
+                    self.next_ms.append(ms)
+                    continue
+                status, data, ms = self.request(conn, "GET", f"/api/datanets/{self.slug}/next/")
+                self.next_ms.append(ms)
+                if status == 204:
+                    return
+                if status != 200:
+                    self.errors.append(f"next {status}")
+                    continue
+                assignment = json.loads(data)["id"]
+                body = json.dumps({"choice": "AB"[n % 2], "strength": 1 + n % 3, "time_spent_ms": 1200, "idempotency_key": f"{self.token[:8]}-{assignment}"})
+                status, data, ms = self.request(conn, "POST", f"/api/assignments/{assignment}/judgment/", body)
+                self.submit_ms.append(ms)
+                if status == 201:
+                    self.accepted.append(json.loads(data)["id"])
+                else:
+                    self.errors.append(f"submit {status}")
+        except Exception as exc:  # noqa: BLE001 - counted as an error
+            self.errors.append(repr(exc))
+        finally:
+            conn.close()
+
+
+def measure(port, tokens, slug, clients, seconds, judge: bool) -> dict:
+    deadline = time.monotonic() + seconds
+    threads = [Client(port, tokens[i], slug, deadline, judge) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 60)
+    elapsed = time.perf_counter() - started
+    next_ms = [x for t in threads for x in t.next_ms]
+    submit_ms = [x for t in threads for x in t.submit_ms]
+    accepted = [x for t in threads for x in t.accepted]
+    return {
+        "per_s": (len(accepted) if judge else len(next_ms)) / elapsed,
+        "next_p50": percentile(next_ms, 0.5), "next_p99": percentile(next_ms, 0.99),
+        "submit_p50": percentile(submit_ms, 0.5), "submit_p99": percentile(submit_ms, 0.99),
+        "accepted": accepted, "errors": [e for t in threads for e in t.errors],
+    }
+
+
+def integrity(env: dict, accepted: list[int]) -> tuple[int, int]:
+    script = f"""
+import json
+from django.db.models import Count
+from feedback_site.annotation.models import Judgment, Comparison
+ids = set(Judgment.objects.values_list("id", flat=True))
+accepted = set(json.loads(open({str(Path('/dev/stdin'))!r}).read()))
+lost = len(accepted - ids)
+dups = Judgment.objects.values("comparison_id", "annotator_id").annotate(n=Count("id")).filter(n__gt=1).count()
+over = Comparison.objects.filter(judgment_count__gt={OVERLAP}).count()
+print(json.dumps([lost, dups + over]))
+"""
+    out = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + script], env=env, cwd=ROOT, input=json.dumps(accepted), capture_output=True, text=True, check=True)
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    args = parser.parse_args()
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("bench_load needs PostgreSQL: set DATABASE_URL=postgres://user@127.0.0.1:5432/anything")
+    env = dict(os.environ, DATABASE_URL=bench_database_url(url), DJANGO_SETTINGS_MODULE="feedback_site.settings.local", DEBUG="false", DB_CONN_MAX_AGE="600", PYTHONPATH=str(ROOT))
+    port = free_port()
+    print(f"gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; {args.runs} runs of {args.seconds:.0f} s per setting", flush=True)
+    table = []
+    for clients in (16, 64):
+        runs, baselines, all_lost, all_dups = [], [], 0, 0
+        for _ in range(args.runs):
+            reset_database(env)
+            setup = prepare(env, clients)
+            server = subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "feedback_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread", "--log-level", "warning"],
+                env=env, cwd=ROOT,
+            )
+            try:
+                for _ in range(100):
+                    try:
+                        http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz/")
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False)  # warm-up: every worker booted and connected
+                baselines.append(measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False))
+                result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(30)
+            lost, dups = integrity(env, result["accepted"])
+            all_lost += lost
+            all_dups += dups
+            if result["errors"]:
+                print(f"  {clients} clients: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
+            runs.append(result)
+        row = {k: median([r[k] for r in runs]) for k in ("per_s", "next_p50", "next_p99", "submit_p50", "submit_p99")}
+        row.update(clients=clients, baseline=median([b["per_s"] for b in baselines]), lost=all_lost, dups=all_dups)
+        table.append(row)
+    print(f"\n{'annotators':>10s}{'judgments/s':>13s}{'next p50':>10s}{'next p99':>10s}{'submit p50':>12s}{'submit p99':>12s}{'lost':>6s}{'dups':>6s}{'healthz/s':>11s}{'ratio':>7s}")
+    for r in table:
+        print(f"{r['clients']:10d}{r['per_s']:13.0f}{r['next_p50']:9.1f}ms{r['next_p99']:9.1f}ms{r['submit_p50']:11.1f}ms{r['submit_p99']:11.1f}ms{r['lost']:6d}{r['dups']:6d}{r['baseline']:11.0f}{r['per_s'] / r['baseline']:7.2f}")
+    print("ratio = judgments/s over /healthz/ requests/s (baseline: same server, same clients, no database).")
+    print("latencies are medians over runs of each run's percentile; target: >= 250 judgments/s, p99 < 150 ms at 64.")
+
+
+if __name__ == "__main__":
+    main()
