@@ -150,23 +150,49 @@ def judgment_from_record(record: Mapping[str, Any] | Judgment, *, position: int 
     )
 
 
+_CHOICE_INDEX = {choice: index for index, choice in enumerate(CHOICES)}
+
+
+def _plainly_valid_row(record) -> tuple | None:
+    """The judgment's fields when it is a valid judgment of plain types (the common case), else None."""
+    if type(record) is Judgment:
+        record = record.__dict__
+    try:
+        comparison, annotator = record["comparison_id"], record["annotator_id"]
+        choice, strength = record["choice"], record["strength"]
+        shown_left, time_spent = record["shown_left"], record["time_spent_ms"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    if (type(comparison) is str and type(annotator) is str and comparison.strip() and annotator.strip()
+            and type(choice) is str and choice in _CHOICE_INDEX and type(strength) is int and strength in STRENGTHS
+            and (shown_left == "a" or shown_left == "b") and type(time_spent) is int and time_spent >= 0):
+        return comparison, annotator, _CHOICE_INDEX[choice], strength, shown_left == "b", time_spent
+    return None
+
+
 def judgment_table(judgments: Iterable[Mapping[str, Any] | Judgment] | JudgmentTable) -> JudgmentTable:
     """Validate judgments and encode them; a `JudgmentTable` passes through unchanged."""
     if isinstance(judgments, JudgmentTable):
         return judgments
-    rows = [judgment_from_record(record, position=index) for index, record in enumerate(judgments)]
-    comparison_ids, comparison = np.unique(np.array([r.comparison_id for r in rows], dtype=object).astype(str),
-                                           return_inverse=True)
-    annotator_ids, annotator = np.unique(np.array([r.annotator_id for r in rows], dtype=object).astype(str),
-                                         return_inverse=True)
-    choice_index = {choice: index for index, choice in enumerate(CHOICES)}
+    rows = []
+    for position, record in enumerate(judgments):
+        row = _plainly_valid_row(record)
+        if row is None:
+            # Raises with the exact problem, or accepts what the quick check does not know (int ids, numpy ints).
+            judgment = judgment_from_record(record, position=position)
+            row = (judgment.comparison_id, judgment.annotator_id, _CHOICE_INDEX[judgment.choice], judgment.strength,
+                   judgment.shown_left == "b", judgment.time_spent_ms)
+        rows.append(row)
+    comparisons, annotators, choices, strengths, left_is_b, times = zip(*rows, strict=True) if rows else ((),) * 6
+    comparison_ids, comparison = np.unique(np.array(comparisons, dtype=str), return_inverse=True)
+    annotator_ids, annotator = np.unique(np.array(annotators, dtype=str), return_inverse=True)
     columns = {
         "comparison": comparison.astype(np.int64),
         "annotator": annotator.astype(np.int64),
-        "choice": np.array([choice_index[r.choice] for r in rows], dtype=np.int64),
-        "strength": np.array([r.strength for r in rows], dtype=np.int64),
-        "left_is_b": np.array([r.shown_left == "b" for r in rows], dtype=bool),
-        "time_spent_ms": np.array([r.time_spent_ms for r in rows], dtype=np.int64),
+        "choice": np.array(choices, dtype=np.int64),
+        "strength": np.array(strengths, dtype=np.int64),
+        "left_is_b": np.array(left_is_b, dtype=bool),
+        "time_spent_ms": np.array(times, dtype=np.int64),
     }
     keep = _last_revision_positions(columns["comparison"], columns["annotator"], len(annotator_ids))
     return JudgmentTable(

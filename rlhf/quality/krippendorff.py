@@ -9,7 +9,7 @@ at least two values after coding.
 
 with the coincidence matrix o_ck = sum_u (number of ordered c-k pairs in unit u) / (m_u - 1) (Krippendorff 2011,
 "Computing Krippendorff's Alpha-Reliability"). Everything needed is a per-comparison count of each value, so the
-bootstrap (resampling comparisons with replacement) is a matrix product of resample counts with those counts.
+bootstrap (resampling comparisons with replacement) reduces to multinomial draws over the distinct count rows.
 """
 
 from __future__ import annotations
@@ -149,19 +149,19 @@ def krippendorff_alpha(judgments, *, coding: str = DEFAULT_CODING, seed: int = 0
 
 
 def _bootstrap_alphas(values_per_unit, matching, counts, *, seed: int, n_resamples: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n_units = values_per_unit.shape[0]
+    """Alpha in each resample of the comparisons (with replacement).
+
+    A comparison enters alpha only through its row of value counts, and with k judgments per comparison there
+    are only a handful of distinct rows. Drawing n comparisons uniformly is drawing those rows with probability
+    proportional to how often they occur, so a resample is one multinomial draw over the distinct rows: exact,
+    and independent of the number of comparisons.
+    """
     per_unit = np.column_stack([values_per_unit, matching, counts])
-    alphas = np.empty(n_resamples)
-    chunk = max(1, min(n_resamples, 4_000_000 // n_units))  # bounds the resample-weight matrix to ~32 MB
-    for start in range(0, n_resamples, chunk):
-        rows = min(chunk, n_resamples - start)
-        picks = rng.integers(0, n_units, size=(rows, n_units))
-        flat = (picks + (np.arange(rows) * n_units)[:, None]).ravel()
-        weights = np.bincount(flat, minlength=rows * n_units).reshape(rows, n_units)
-        sums = weights @ per_unit
-        alphas[start:start + rows] = _alpha_from_sums(sums[:, 0], sums[:, 1], sums[:, 2:])
-    return alphas
+    patterns, occurrences = np.unique(per_unit, axis=0, return_counts=True)
+    n_units = int(values_per_unit.shape[0])
+    weights = np.random.default_rng(seed).multinomial(n_units, occurrences / n_units, size=n_resamples)
+    sums = weights @ patterns
+    return _alpha_from_sums(sums[:, 0], sums[:, 1], sums[:, 2:])
 
 
 def _no_pairable_reason(table: JudgmentTable, coding: str) -> str:

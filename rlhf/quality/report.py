@@ -167,17 +167,22 @@ def _comparison_entries(table, fit, gold_codes, coding: str, seed: int) -> list[
 
 def _json_ready(value, notes: list[str], path: str = "report"):
     """Plain Python types only; a non-finite number becomes None and is named in the notes."""
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float or isinstance(value, np.floating):
+        if math.isfinite(value):
+            return float(value)
+        notes.append(f"{path} was not a finite number and is shown as null")
+        return None
+    if kind is dict:
         return {str(key): _json_ready(item, notes, f"{path}.{key}") for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(item, notes, f"{path}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, bool | np.bool_):
+    if kind is list or kind is tuple:
+        # Elements share their list's path: formatting an index per element would dominate the cost.
+        item_path = f"{path}[]"
+        return [_json_ready(item, notes, item_path) for item in value]
+    if isinstance(value, np.bool_):
         return bool(value)
-    if isinstance(value, int | np.integer):
+    if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            notes.append(f"{path} was not a finite number and is shown as null")
-            return None
-        return float(value)
     return value

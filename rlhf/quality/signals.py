@@ -91,6 +91,28 @@ def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) ->
     return max(0.0, float(centre - half_width)), min(1.0, float(centre + half_width))
 
 
+def binomial_p_values(successes, trials, rates, *, alternative: str) -> np.ndarray:
+    """Exact binomial test p-values, vectorised over annotators (the same values as scipy's `binomtest`).
+
+    "two-sided": the probability of an outcome no more likely than the one observed; "greater": of at least as
+    many successes.
+    """
+    from scipy.stats import binom
+
+    successes, trials = np.asarray(successes, dtype=np.int64), np.asarray(trials, dtype=np.int64)
+    rates = np.asarray(rates, dtype=np.float64)
+    if alternative == "greater":
+        return np.minimum(1.0, binom.sf(successes - 1, trials, rates))
+    if alternative != "two-sided":
+        raise ValueError(f"alternative must be 'two-sided' or 'greater', got {alternative!r}")
+    p_values = np.empty(successes.shape[0])
+    for index, (x, n, rate) in enumerate(zip(successes.tolist(), trials.tolist(), rates.tolist(), strict=True)):
+        pmf = binom.pmf(np.arange(n + 1), n, rate)
+        # The relative tolerance keeps outcomes exactly as likely as x (by symmetry) despite rounding.
+        p_values[index] = min(1.0, float(pmf[pmf <= pmf[x] * (1 + 1e-7)].sum()))
+    return p_values
+
+
 def annotator_signals(judgments, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
                       fit: DawidSkeneFit | None = None) -> dict[str, AnnotatorSignals]:
     """Signals of every annotator in the judgments, keyed by annotator id (in id order).
@@ -129,8 +151,6 @@ def _gold_accuracy(table: JudgmentTable, gold: Mapping | None) -> list[GoldAccur
 
 
 def _position_bias(table: JudgmentTable, fit: DawidSkeneFit) -> list[PositionBias]:
-    from scipy.stats import binomtest
-
     n_annotators = len(table.annotator_ids)
     a, b = fit.categories.index("a"), fit.categories.index("b")
     sided = table.choice <= 1                       # CHOICES[0] == "a", CHOICES[1] == "b"
@@ -149,6 +169,8 @@ def _position_bias(table: JudgmentTable, fit: DawidSkeneFit) -> list[PositionBia
     n_sided = np.bincount(table.annotator[sided], minlength=n_annotators)
     wins = np.bincount(table.annotator[left_won], minlength=n_annotators)
     expected_sum = np.bincount(table.annotator[sided], weights=expected_left[sided], minlength=n_annotators)
+    expected = np.clip(expected_sum / np.maximum(n_sided, 1), 1e-6, 1 - 1e-6)
+    p_values = binomial_p_values(wins, n_sided, expected, alternative="two-sided")
     signals = []
     for index in range(n_annotators):
         n, x = int(n_sided[index]), int(wins[index])
@@ -156,10 +178,8 @@ def _position_bias(table: JudgmentTable, fit: DawidSkeneFit) -> list[PositionBia
             signals.append(PositionBias(0, 0, None, None, None,
                                         "no judgment picked a side (all tie or both_bad), so there is no position "
                                         "to be biased towards"))
-            continue
-        expected = float(np.clip(expected_sum[index] / n, 1e-6, 1 - 1e-6))
-        p_value = float(binomtest(x, n, expected, alternative="two-sided").pvalue)
-        signals.append(PositionBias(n, x, x / n, expected, p_value))
+        else:
+            signals.append(PositionBias(n, x, x / n, float(expected[index]), float(p_values[index])))
     return signals
 
 
@@ -184,8 +204,6 @@ def _speed(table: JudgmentTable) -> list[Speed]:
 
 
 def _straight_lining(table: JudgmentTable) -> list[StraightLining]:
-    from scipy.stats import binomtest
-
     n_annotators, n_choices = len(table.annotator_ids), len(CHOICES)
     if table.size == 0:
         return []
@@ -199,12 +217,11 @@ def _straight_lining(table: JudgmentTable) -> list[StraightLining]:
     np.add.at(own, (table.annotator, table.choice), 1.0)
     expected = np.stack([np.bincount(table.annotator, weights=expected_rows[:, c], minlength=n_annotators)
                          for c in range(n_choices)], axis=1)
-    signals = []
-    for index in range(n_annotators):
-        n = int(own[index].sum())
-        top = int(np.argmax(own[index]))
-        share, expected_share = own[index, top] / n, float(expected[index, top] / n)
-        p_value = float(binomtest(int(own[index, top]), n, float(np.clip(expected_share, 1e-6, 1 - 1e-6)),
-                                  alternative="greater").pvalue)
-        signals.append(StraightLining(CHOICES[top], float(share), expected_share, p_value))
-    return signals
+    n = own.sum(axis=1)
+    top = np.argmax(own, axis=1)
+    top_count = own[np.arange(n_annotators), top]
+    expected_share = expected[np.arange(n_annotators), top] / n
+    p_values = binomial_p_values(top_count, n, np.clip(expected_share, 1e-6, 1 - 1e-6), alternative="greater")
+    return [StraightLining(CHOICES[top[index]], float(top_count[index] / n[index]), float(expected_share[index]),
+                           float(p_values[index]))
+            for index in range(n_annotators)]

@@ -124,3 +124,16 @@ def test_wilson_interval_matches_known_values():
     assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
     with pytest.raises(ValueError):
         wilson_interval(1, 0)
+
+
+def test_vectorised_binomial_p_values_equal_scipy_binomtest():
+    from scipy.stats import binomtest
+
+    from rlhf.quality.signals import binomial_p_values
+
+    cases = [(0, 10, 0.5), (7, 20, 0.3), (50, 50, 0.5), (13, 40, 0.45), (3, 3, 0.999), (0, 1, 0.2)]
+    successes, trials, rates = (list(column) for column in zip(*cases, strict=True))
+    for alternative in ("two-sided", "greater"):
+        ours = binomial_p_values(successes, trials, rates, alternative=alternative)
+        theirs = [binomtest(x, n, p, alternative=alternative).pvalue for x, n, p in cases]
+        assert ours == pytest.approx(theirs, rel=1e-9, abs=1e-15)

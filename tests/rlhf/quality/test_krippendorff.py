@@ -107,3 +107,15 @@ def test_pairwise_agreement_counts_shared_comparisons_and_agreements():
     both_bad_counted = {(p.annotator_a, p.annotator_b): p.shared_comparisons
                         for p in pairwise_agreement(judgments, coding="a_b_tie_both_bad")}
     assert both_bad_counted[("x", "z")] == 2
+
+
+def test_bootstrap_matches_resampling_comparisons_directly():
+    # The implementation draws distinct count rows by multinomial; resampling row indices must agree.
+    rng = np.random.default_rng(5)
+    judgments = [judgment(f"c{c}", f"u{u}", ("a", "b", "tie")[min(2, int(rng.random() * (2.4 if c % 3 else 1.2)))])
+                 for c in range(300) for u in range(3)]
+    counts = comparison_value_counts(judgments)
+    direct = [alpha_nominal(counts[rng.integers(0, len(counts), len(counts))]) for _ in range(1000)]
+    ours = krippendorff_alpha(judgments, seed=0, n_resamples=2000)
+    assert np.quantile(direct, 0.025) == pytest.approx(ours.ci_low, abs=0.02)
+    assert np.quantile(direct, 0.975) == pytest.approx(ours.ci_high, abs=0.02)
