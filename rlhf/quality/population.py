@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlhf.quality.judgments import CHOICES, GOLD_LABELS, Judgment
+from rlhf.quality.judgments import CHOICES, GOLD_LABELS, SIDES, Judgment
 
 KIND_HELP = {
     "honest": "reads both responses and picks the true answer with an accuracy drawn from `honest_accuracy`; "
@@ -308,7 +308,41 @@ def population_simulate(truth: Mapping[str, str], config: PopulationConfig | Non
     position = {annotator_id: index for index, annotator_id in enumerate(ids)}
     judge = np.array([position[a] for _, group in plan for a in group], dtype=np.int64)
     comparison = np.repeat(np.arange(len(plan)), config.overlap)
-    answerer = np.array([position[a.copies] if a.copies else position[a.annotator_id] for a in annotators])[judge]
+    left_is_b = _uniforms(config.seed, judge, comparison, STREAM_SIDE) < 0.5
+    judgments = _answers(config, annotators, comparison_ids, truth_codes, comparison, judge, left_is_b)
+    return SimulatedPopulation(config, tuple(annotators), plan, judgments)
+
+
+def population_answers(population: SimulatedPopulation, truth: Mapping[str, str],
+                       served: Sequence[tuple[str, str, str]]) -> tuple[Judgment, ...]:
+    """What the population's annotators answer on comparisons served to them by someone else's assignment.
+
+    `served`: (comparison id, annotator id, side shown on the left) triples, e.g. from a site's own queue. An
+    answer depends only on (seed, annotator, comparison, side shown), so it is the one `population_simulate` gives
+    wherever the two meet, and a duplicate still copies its source.
+    """
+    comparison_ids, truth_codes = _validated_truth(truth)
+    index_of = {comparison_id: index for index, comparison_id in enumerate(comparison_ids)}
+    position = {a.annotator_id: index for index, a in enumerate(population.annotators)}
+    missing = [c for c, _, _ in served if str(c) not in index_of] + [a for _, a, _ in served if a not in position]
+    if missing:
+        raise ValueError(f"unknown comparison or annotator id: {missing[0]!r}")
+    if any(side not in SIDES for _, _, side in served):
+        raise ValueError("shown_left must be 'a' or 'b'")
+    comparison = np.array([index_of[str(c)] for c, _, _ in served], dtype=np.int64)
+    judge = np.array([position[a] for _, a, _ in served], dtype=np.int64)
+    left_is_b = np.array([side == "b" for _, _, side in served], dtype=bool)
+    return _answers(population.config, list(population.annotators), comparison_ids, truth_codes, comparison, judge,
+                    left_is_b)
+
+
+def _answers(config: PopulationConfig, annotators: list[SimulatedAnnotator], comparison_ids: list[str],
+             truth_codes: np.ndarray, comparison: np.ndarray, judge: np.ndarray,
+             left_is_b: np.ndarray) -> tuple[Judgment, ...]:
+    ids = [a.annotator_id for a in annotators]
+    position = {annotator_id: index for index, annotator_id in enumerate(ids)}
+    answerer = np.array([position[a.copies] if a.copies else position[a.annotator_id] for a in annotators],
+                        dtype=np.int64)[judge]
     answerer_kind = np.array([a.kind for a in annotators])[answerer]
     accuracy = np.array([a.accuracy for a in annotators])[answerer]
     constant = np.array([CHOICES.index(a.constant_choice) if a.constant_choice else 0 for a in annotators])[answerer]
@@ -317,20 +351,20 @@ def population_simulate(truth: Mapping[str, str], config: PopulationConfig | Non
     def draw(who: np.ndarray, stream: int) -> np.ndarray:
         return _uniforms(config.seed, who, comparison, stream)
 
-    left_is_b = draw(judge, STREAM_SIDE) < 0.5
-    choice = _choices(answerer_kind, accuracy, constant, truth_codes[comparison], draw(answerer, STREAM_SIDE) < 0.5,
+    # A left-picker picks the side it saw; a duplicate of one picks the side its source would have seen.
+    answerer_left_is_b = np.where(answerer == judge, left_is_b, draw(answerer, STREAM_SIDE) < 0.5)
+    choice = _choices(answerer_kind, accuracy, constant, truth_codes[comparison], answerer_left_is_b,
                       draw(answerer, STREAM_CORRECT), draw(answerer, STREAM_ERROR))
     strength = _strengths(answerer_kind, choice == truth_codes[comparison], draw(answerer, STREAM_STRENGTH))
     # Log-normal around the annotator's median (Box-Muller from two uniforms); nobody submits in under 0.3 s.
     normal = np.sqrt(-2.0 * np.log1p(-draw(answerer, STREAM_TIME_1))) * np.cos(2 * np.pi * draw(answerer,
                                                                                                  STREAM_TIME_2))
     time_ms = np.maximum(300, np.round(median * np.exp(0.4 * normal))).astype(np.int64)
-    judgments = tuple(
+    return tuple(
         Judgment(comparison_ids[c], ids[j], CHOICES[choice_code], s, "b" if left else "a", t)
         for c, j, choice_code, s, left, t in zip(comparison.tolist(), judge.tolist(), choice.tolist(),
                                                  strength.tolist(), left_is_b.tolist(), time_ms.tolist(), strict=True)
     )
-    return SimulatedPopulation(config, tuple(annotators), plan, judgments)
 
 
 def _strengths(kind: np.ndarray, correct: np.ndarray, u_strength: np.ndarray) -> np.ndarray:

@@ -128,3 +128,17 @@ def test_judgments_are_valid_and_gold_sample_is_seeded():
     assert gold == gold_sample(truth, fraction=0.3, seed=1) != gold_sample(truth, fraction=0.3, seed=2)
     with pytest.raises(ValueError, match="truth for comparison 'x' is 'maybe'"):
         population_simulate({"x": "maybe"})
+
+
+def test_answers_on_served_comparisons_match_the_simulated_ones():
+    from rlhf.quality.population import PopulationConfig, population_answers, population_simulate
+
+    truth = {f"c{i}": "ab"[i % 2] for i in range(60)}
+    population = population_simulate(truth, PopulationConfig(n_annotators=8, overlap=2, seed=3,
+                                                             mix="honest=0.5,left=0.25,duplicate=0.25"))
+    served = [(j.comparison_id, j.annotator_id, j.shown_left) for j in population.judgments]
+    assert population_answers(population, truth, served) == population.judgments
+    # the other side shown: a left-picker follows the screen
+    left_picker = next(a.annotator_id for a in population.annotators if a.kind == "left")
+    flipped = population_answers(population, truth, [("c0", left_picker, "a"), ("c0", left_picker, "b")])
+    assert [j.choice for j in flipped] == ["a", "b"]
