@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from simulator.economy._validation import (
+    all_exactly,
     non_negative_int,
     param,
     require_account_id,
@@ -36,7 +37,10 @@ def _require_clusters(mapping: Any, *, where: str) -> Mapping[str, str]:
         raise TypeError(
             f"{where}: expected a mapping of account id to cluster id, got {type(mapping).__name__}"
         )
-    if not all(type(k) is str and k and type(v) is str and v for k, v in mapping.items()):
+    values = mapping.values()
+    if not (
+        all_exactly(mapping, str) and all_exactly(values, str) and "" not in mapping and "" not in values
+    ):
         for account, cluster in mapping.items():
             require_account_id(account, where=f"{where} key")
             require_account_id(cluster, where=f"{where}[{account!r}]")

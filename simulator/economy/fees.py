@@ -28,7 +28,7 @@ from simulator.economy._validation import (
     require_whole_split,
     validate_fields,
 )
-from simulator.economy.units import split_by_integer_weights
+from simulator.economy.units import nonzero_shares, split_by_integer_weights
 from simulator.economy.weights import attribution_weights
 
 _PARTS = ("contributors", "model_owner", "stakers", "treasury")
@@ -72,8 +72,7 @@ class FeeSplit:
 
 def _split_or_nothing(amount: int, accounts: list[str], weights: Any) -> dict[str, int]:
     """Split ``amount`` by ``weights``; empty when there is no positive weight to split by."""
-    shares = split_by_integer_weights(amount, accounts, weights)
-    return {account: share for account, share in zip(accounts, shares, strict=True) if share}
+    return nonzero_shares(accounts, split_by_integer_weights(amount, accounts, weights))
 
 
 def split_fee(

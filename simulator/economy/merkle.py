@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from simulator.economy._validation import require_account_id, require_int
+from simulator.economy._validation import all_exactly, require_account_id, require_int
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -86,13 +86,20 @@ def _validated_payouts(epoch: int, payouts: Mapping[str, int]) -> list[str]:
     require_int(epoch, where="epoch", minimum=0, maximum=2 ** (8 * _EPOCH_BYTES) - 1)
     if not isinstance(payouts, Mapping):
         raise TypeError(f"payouts: expected a mapping of account id to amount, got {type(payouts).__name__}")
-    if not all(type(amount) is int and 0 <= amount < 2 ** (8 * _AMOUNT_BYTES) for amount in payouts.values()):
+    amounts = payouts.values()
+    if not (
+        all_exactly(amounts, int)
+        and (not amounts or 0 <= min(amounts) <= max(amounts) < 2 ** (8 * _AMOUNT_BYTES))
+    ):
         for account, amount in payouts.items():
             require_int(
                 amount, where=f"payouts[{account!r}]", minimum=0, maximum=2 ** (8 * _AMOUNT_BYTES) - 1
             )
     # A UTF-8 character is at most 4 bytes: below this many characters the length always fits.
-    if not all(type(account) is str and 0 < len(account) < _MAX_ACCOUNT_BYTES // 4 for account in payouts):
+    if not (
+        all_exactly(payouts, str)
+        and (not payouts or 0 < min(map(len, payouts)) <= max(map(len, payouts)) < _MAX_ACCOUNT_BYTES // 4)
+    ):
         for account in payouts:
             require_account_id(account, where="payouts key")
             if len(account.encode("utf-8")) >= _MAX_ACCOUNT_BYTES:

@@ -26,10 +26,11 @@ per-contributor weight arithmetic and the ranking inside the exact split.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any, ClassVar
 
 import numpy as np
@@ -44,7 +45,7 @@ from simulator.economy._validation import (
     validate_fields,
 )
 from simulator.economy.epoch import EpochInputs, EpochResult
-from simulator.economy.units import split_by_integer_weights
+from simulator.economy.units import nonzero_shares, split_by_integer_weights
 from simulator.economy.weights import ATTRIBUTION_SCALE, QUALITY_SCALE, attribution_weights, quality_units
 
 _CONTRIBUTOR_CAP_HELP = (
@@ -129,10 +130,11 @@ class AttributionBondedParams(PolicyParams):
 
 def _unflagged(mapping: Mapping[str, Any], flagged: frozenset[str]) -> tuple[list[str], list[Any]]:
     """Accounts of ``mapping`` that are not flagged, with their values, in the mapping's order."""
-    if not flagged:
-        return list(mapping), list(mapping.values())
-    kept = [(account, value) for account, value in mapping.items() if account not in flagged]
-    return [account for account, _ in kept], [value for _, value in kept]
+    accounts, values = list(mapping), list(mapping.values())
+    if mapping.keys().isdisjoint(flagged):
+        return accounts, values
+    keep = list(map(operator.not_, map(flagged.__contains__, accounts)))
+    return list(compress(accounts, keep)), list(compress(values, keep))
 
 
 # --- the shared settlement step --------------------------------------------------------------
@@ -182,7 +184,7 @@ def _settle(
     if cluster_cap_bps is not None:
         cluster_cap = budget * cluster_cap_bps // BASIS_POINTS
         shares = _cap_each(shares, cluster_cap)  # a lone account is a cluster of one
-    payouts = {account: share for account, share in zip(accounts, shares, strict=True) if share}
+    payouts = nonzero_shares(accounts, shares)
     if cluster_cap_bps is not None and inputs.clusters:
         _cap_clusters(payouts, inputs.clusters, cluster_cap)
     paid = sum(payouts.values())
@@ -223,13 +225,15 @@ def volume_policy(params: VolumeParams, inputs: EpochInputs) -> EpochResult:
 def agreement_policy(params: AgreementParams, inputs: EpochInputs) -> EpochResult:
     """Pay in proportion to judgments x agreement rate, nothing below ``min_agreement_bps``."""
     accounts, counts = _unflagged(inputs.judgment_counts, inputs.flagged)
-    quality = quality_units(list(map(inputs.agreement_rates.get, accounts, repeat(0.0))))
+    quality = np.asarray(
+        quality_units(list(map(inputs.agreement_rates.get, accounts, repeat(0.0)))), dtype=np.int64
+    )
+    # Counts are unbounded ints: int64 only where count * 2**20 cannot overflow, exact objects otherwise.
+    fits_int64 = not counts or max(counts).bit_length() + QUALITY_SCALE.bit_length() < 63
+    count_array = np.asarray(counts, dtype=np.int64 if fits_int64 else object)
     # quality / 2**20 >= bps / 10000, compared in integers so the threshold is exact.
-    threshold = params.min_agreement_bps * QUALITY_SCALE
-    weights = [
-        count * units if units * BASIS_POINTS >= threshold else 0
-        for count, units in zip(counts, quality, strict=True)
-    ]
+    passes = quality * BASIS_POINTS >= params.min_agreement_bps * QUALITY_SCALE
+    weights = np.where(passes, count_array * quality, 0)
     return _settle(params, inputs, accounts, weights, reward_pool=inputs.budget)
 
 

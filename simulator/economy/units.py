@@ -18,11 +18,12 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from itertools import compress
 from typing import TypeVar
 
 import numpy as np
 
-from simulator.economy._validation import require_int
+from simulator.economy._validation import all_exactly, require_int
 
 OPEN_DECIMALS = 18
 BASE_UNITS_PER_OPEN = 10**OPEN_DECIMALS
@@ -115,7 +116,7 @@ def largest_remainder_split(total: int, weights: Mapping[Key, int | Fraction | D
 def _as_integer_weights(weights: Mapping[Key, int | Fraction | Decimal]) -> list[int]:
     """Scale exact rational weights to integers with the same ratios (common denominator)."""
     values = list(weights.values())
-    if all(type(v) is int for v in values):
+    if all_exactly(values, int):
         integers = values
     else:
         rationals = []
@@ -220,6 +221,12 @@ def _spare_shares_vectorised(
     if remainders.size and (remainders.min() < 0 or remainders.max() >= total_weight):
         return None  # cannot happen within the bounds above; the exact slow path is the safe answer
     return estimate, remainders
+
+
+def nonzero_shares(keys: Sequence[Key], shares: Sequence[int]) -> dict[Key, int]:
+    """``{key: share}`` for the shares that are not zero: what a ledger records."""
+    # compress keeps the pairs whose share is truthy without a Python-level loop.
+    return dict(compress(zip(keys, shares, strict=True), shares))
 
 
 def _indices_of_largest(count: int, keys: Sequence[Key], remainders: np.ndarray | list[int]) -> list[int]:

@@ -17,16 +17,18 @@ from fractions import Fraction
 
 import numpy as np
 
+from simulator.economy._validation import all_exactly
+
 QUALITY_SCALE = 2**20
 ATTRIBUTION_SCALE = 2**40
 
 
-def quality_units(rates: Sequence[float | Fraction]) -> list[int]:
-    """Agreement rates in [0, 1] -> integers ``floor(rate * 2**20)``, exact for floats and Fractions."""
-    if all(type(rate) is float for rate in rates):
+def quality_units(rates: Sequence[float | Fraction]) -> np.ndarray:
+    """Agreement rates in [0, 1] -> int64 ``floor(rate * 2**20)``, exact for floats and Fractions."""
+    if all_exactly(rates, float):
         scaled = np.fromiter(rates, dtype=np.float64, count=len(rates)) * QUALITY_SCALE
-        return np.floor(scaled).astype(np.int64).tolist()
-    return [math.floor(rate * QUALITY_SCALE) for rate in rates]
+        return np.floor(scaled).astype(np.int64)
+    return np.array([math.floor(rate * QUALITY_SCALE) for rate in rates], dtype=np.int64)
 
 
 def attribution_weights(scores: Sequence[float]) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Fee split: every base unit of a fee lands somewhere, and in the right place."""
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,7 +50,7 @@ def test_a_fee_is_conserved_to_the_base_unit(fee, attribution, stakes, model_own
     assert all(stakes[account] > 0 for account in split.stakers)
     # The four parts are within one unit of their basis points of the fee.
     for part, amount in split.explanation["parts"].items():
-        exact = fee * getattr(params, f"{part}_bps") / 10_000
+        exact = Fraction(fee * getattr(params, f"{part}_bps"), 10_000)
         assert abs(amount - exact) <= 1
     if model_owner is None:
         assert split.model_owner == {}

@@ -151,6 +151,17 @@ def test_agreement_weights_judgments_by_agreement_and_applies_the_threshold():
     assert strict.payouts == {"ann": 600, "bob": 300}  # exactly 50% still counts
 
 
+def test_agreement_stays_exact_for_judgment_counts_beyond_int64():
+    huge = 2**60
+    inputs = EpochInputs(
+        budget=10**27 + 1,
+        judgment_counts={"ann": huge, "bob": huge * 3},
+        agreement_rates={"ann": 1.0, "bob": 1.0},
+    )
+    result = run_policy(AgreementParams(), inputs)
+    assert result.payouts == largest_remainder_split_reference(10**27 + 1, {"ann": 1, "bob": 3})
+
+
 def test_attribution_pays_positive_attribution_only_and_carries_over_when_nobody_qualifies():
     inputs = EpochInputs(budget=1000, attribution_scores={"ann": 0.3, "bob": 0.1, "eve": -0.5, "zed": 0.0})
     assert run_policy(AttributionParams(), inputs).payouts == {"ann": 750, "bob": 250}
