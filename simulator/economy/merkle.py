@@ -184,6 +184,8 @@ def proof_problem(proof: Any, expected_root: str | None = None) -> str | None:
         index = require_int(proof["leaf_index"], where="leaf_index", minimum=0, maximum=leaf_count - 1)
         siblings = [bytes.fromhex(s) for s in proof["siblings"]]
         claimed_root = bytes.fromhex(proof["root"])
+        if expected_root is not None and not isinstance(expected_root, str):
+            return f"the expected root must be hex text, got {type(expected_root).__name__}"
         expected = None if expected_root is None else bytes.fromhex(expected_root.removeprefix("0x"))
     except KeyError as missing:
         return f"field {missing} is missing"

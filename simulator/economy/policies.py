@@ -206,7 +206,7 @@ def _settle(
         },
         "contributors_considered": len(accounts),
         "contributors_paid": len(payouts),
-        "flagged_excluded": len(inputs.flagged),
+        "flagged_accounts": len(inputs.flagged),
         "slashed_total": sum(slashes.values()),
         "contributors_slashed": len(slashes),
     }
@@ -225,9 +225,7 @@ def volume_policy(params: VolumeParams, inputs: EpochInputs) -> EpochResult:
 def agreement_policy(params: AgreementParams, inputs: EpochInputs) -> EpochResult:
     """Pay in proportion to judgments x agreement rate, nothing below ``min_agreement_bps``."""
     accounts, counts = _unflagged(inputs.judgment_counts, inputs.flagged)
-    quality = np.asarray(
-        quality_units(list(map(inputs.agreement_rates.get, accounts, repeat(0.0)))), dtype=np.int64
-    )
+    quality = quality_units(list(map(inputs.agreement_rates.get, accounts, repeat(0.0))))
     # Counts are unbounded ints: int64 only where count * 2**20 cannot overflow, exact objects otherwise.
     fits_int64 = not counts or max(counts).bit_length() + QUALITY_SCALE.bit_length() < 63
     count_array = np.asarray(counts, dtype=np.int64 if fits_int64 else object)

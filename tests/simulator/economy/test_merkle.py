@@ -123,6 +123,7 @@ def test_a_valid_proof_for_another_root_fails_when_the_published_root_is_given()
     assert verify_proof(proof)
     assert "not the expected root" in proof_problem(proof, expected_root=other_root)
     assert verify_proof(proof, expected_root="0x" + proof["root"])
+    assert not verify_proof(proof, expected_root=bytes.fromhex(proof["root"]))  # hex text only
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Emission policies: exact conservation and caps for any input, and the behaviour each promises."""
 
+import copy
 import json
 from fractions import Fraction
 
@@ -104,6 +105,18 @@ def test_every_policy_pays_out_exactly_its_budget_within_its_caps(name, data):
         for account in result.payouts:
             assert inputs.bonds.get(account, 0) >= params.min_bond
             assert inputs.attribution_scores[account] > 0
+
+
+@settings(max_examples=50)
+@given(data=st.data())
+def test_policies_are_pure_functions_of_their_inputs(data):
+    name = data.draw(st.sampled_from(sorted(POLICIES)))
+    params = data.draw(params_strategies[name])
+    inputs = data.draw(epoch_inputs())
+    snapshot = copy.deepcopy(inputs)
+    first = run_policy(params, inputs)
+    assert inputs == snapshot  # nothing in the inputs was changed
+    assert run_policy(params, inputs) == first
 
 
 @settings(max_examples=100)

@@ -38,6 +38,13 @@ def test_emissions_of_all_epochs_add_up_to_the_community_allocation_exactly():
     assert max(emissions[:epochs]) - min(emissions[:epochs]) <= 1
 
 
+def test_community_unlocked_is_the_sum_of_the_emissions_before_it():
+    running_total = 0
+    for epoch in range(0, 400):
+        assert unlocked_at(DEFAULT, epoch=epoch)[Allocation.COMMUNITY] == running_total
+        running_total += emission_for_epoch(DEFAULT, epoch)
+
+
 def test_a_month_of_emission_is_about_12_9_million_open():
     per_month = [row.emission for row in schedule_by_month(DEFAULT)]
     assert per_month[0] == open_to_base_units(12_856_250)
