@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from itertools import compress
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -180,7 +180,7 @@ def split_by_integer_weights(
         shares = [whole * w + pair[0] for w, pair in zip(weight_list, pairs, strict=True)]
         leftover = spare - sum(pair[0] for pair in pairs)
         remainders = [pair[1] for pair in pairs]
-    for index in _indices_of_largest(leftover, keys, remainders):
+    for index in _indices_of_largest(leftover, keys, remainders, total_weight):
         shares[index] += 1
     return shares
 
@@ -229,24 +229,35 @@ def nonzero_shares(keys: Sequence[Key], shares: Sequence[int]) -> dict[Key, int]
     return dict(compress(zip(keys, shares, strict=True), shares))
 
 
-def _indices_of_largest(count: int, keys: Sequence[Key], remainders: np.ndarray | list[int]) -> list[int]:
+def _indices_of_largest(
+    count: int, keys: Sequence[Key], remainders: np.ndarray | list[int], total_weight: int
+) -> list[int]:
     """Indices of the ``count`` largest remainders; equal remainders go to the smaller key first."""
     if count == 0:
         return []
-    if isinstance(remainders, list):  # remainders beyond int64: rare, plain sort is fine
-        order = sorted(range(len(remainders)), key=lambda i: (-remainders[i], keys[i]))
-        return order[:count]
-    # The count-th largest remainder is the threshold: all above it win, and the rest of the
-    # winners come from those equal to it, smallest key first. This avoids sorting every key.
-    cut = len(remainders) - count
-    threshold = np.partition(remainders, cut)[cut]
-    winners = np.flatnonzero(remainders > threshold).tolist()
-    tied = np.flatnonzero(remainders == threshold).tolist()
+    if isinstance(remainders, np.ndarray):
+        ranking = remainders
+        exact_order: Callable[[int], Any] = keys.__getitem__  # equal ranks are equal remainders
+    else:
+        # Remainders beyond int64 are ranked by r / W as a float: correctly rounded division is
+        # monotone, so it never puts a smaller remainder above a larger one; remainders that
+        # round to the same float are ordered exactly below.
+        ranking = np.fromiter((r / total_weight for r in remainders), dtype=np.float64, count=len(remainders))
+
+        def exact_order(index: int) -> tuple[int, Key]:
+            return -remainders[index], keys[index]
+
+    # The count-th largest rank is the threshold: all above it win, and the rest of the winners
+    # come from those equal to it. This avoids sorting every key.
+    cut = len(ranking) - count
+    threshold = np.partition(ranking, cut)[cut]
+    winners = np.flatnonzero(ranking > threshold).tolist()
+    tied = np.flatnonzero(ranking == threshold).tolist()
     still_needed = count - len(winners)
     if still_needed * 8 < len(tied):
-        winners += heapq.nsmallest(still_needed, tied, key=keys.__getitem__)
+        winners += heapq.nsmallest(still_needed, tied, key=exact_order)
     else:
-        winners += sorted(tied, key=keys.__getitem__)[:still_needed]
+        winners += sorted(tied, key=exact_order)[:still_needed]
     return winners
 
 

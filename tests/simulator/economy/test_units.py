@@ -87,6 +87,15 @@ def test_leftover_goes_to_the_largest_fractional_part():
     assert largest_remainder_split(10, {"x": 2, "y": 5}) == {"x": 3, "y": 7}
 
 
+def test_remainders_too_close_for_floats_are_still_ranked_exactly():
+    # Beyond int64 remainders are ranked by a float first; these two round to the same float,
+    # yet b's remainder is larger by one and must win over the smaller key a.
+    weights = {"a": 2**70, "b": 2**70 + 1}
+    assert largest_remainder_split(1, weights) == {"a": 0, "b": 1}
+    many = {f"k{i:03d}": 2**80 + i for i in range(200)}
+    assert largest_remainder_split(150, many) == largest_remainder_split_reference(150, many)
+
+
 def test_large_split_with_many_ties_uses_the_vectorised_path_and_stays_exact():
     accounts = [f"acct-{i:05d}" for i in range(20_000)]
     weights = np.array([i % 7 for i in range(20_000)], dtype=np.int64)
