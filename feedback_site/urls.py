@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from feedback_site.annotation import api, views
+from feedback_site.quality import views as quality_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,6 +23,21 @@ urlpatterns = [
     path("datanets/<slug:slug>/judge/<int:assignment_id>/submit/", views.judge_submit, name="judge_submit"),
     path("datanets/<slug:slug>/judge/revise/", views.judge_revise, name="judge_revise"),
     path("snapshots/<int:snapshot_id>/export/<str:export_format>/", views.snapshot_download, name="snapshot_download"),
+    path("me/quality/", quality_views.my_quality, name="my_quality"),
+    path("datanets/<slug:slug>/quality/", quality_views.dashboard, name="quality_dashboard"),
+    path("datanets/<slug:slug>/quality/recompute/", quality_views.recompute, name="quality_recompute"),
+    path("datanets/<slug:slug>/quality/gold/", quality_views.gold_mark, name="quality_gold"),
+    path("datanets/<slug:slug>/quality/annotators/<str:pseudonym>/", quality_views.annotator_review, name="quality_annotator"),
+    path(
+        "datanets/<slug:slug>/quality/annotators/<str:pseudonym>/exclude/",
+        quality_views.exclusion_add,
+        name="quality_exclusion_add",
+    ),
+    path(
+        "datanets/<slug:slug>/quality/exclusions/<int:exclusion_id>/revoke/",
+        quality_views.exclusion_revoke,
+        name="quality_exclusion_revoke",
+    ),
     # REST API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

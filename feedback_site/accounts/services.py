@@ -12,8 +12,8 @@ def contributor_for(*, user) -> Contributor:
 
 
 @transaction.atomic
-def user_create(*, username: str, password: str, roles: list[Role] | tuple[Role, ...] = (), email: str = ""):
-    """Creates a user with the given roles and their pseudonymous contributor identity."""
+def user_create(*, username: str, password: str | None, roles: list[Role] | tuple[Role, ...] = (), email: str = ""):
+    """Creates a user with the given roles and their pseudonymous contributor identity (no password: cannot log in)."""
     User = get_user_model()
     if Role.ADMIN in roles:
         user = User.objects.create_superuser(username=username, password=password, email=email)

@@ -169,9 +169,14 @@ class SnapshotListApi(APIView):
     def get(self, request, slug):
         return Response(SnapshotSerializer(_datanet(slug).snapshots.all(), many=True).data)
 
-    @extend_schema(request=None, responses={201: SnapshotSerializer})
+    @extend_schema(
+        request=inline_serializer("SnapshotIn", {"aggregation": serializers.ChoiceField(choices=["majority", "reliability", "each"], required=False)}),
+        responses={201: SnapshotSerializer},
+    )
     def post(self, request, slug):
-        snapshot = services.snapshot_create(datanet=_datanet(slug), created_by=request.user)
+        snapshot = services.snapshot_create(
+            datanet=_datanet(slug), created_by=request.user, aggregation=request.data.get("aggregation", "majority")
+        )
         return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
 
 

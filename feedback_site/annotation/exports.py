@@ -21,8 +21,15 @@ judgment with id <= the snapshot's cutoff, annotators excluded from the snapshot
   ``contributor_ids`` the pseudonymous contributor of each, in the same order: attribution maps
   each row back to the people behind it.
 
+With ``aggregation="reliability"`` the label is the Dawid-Skene estimate of the comparison's true
+answer (``rlhf.quality``: annotators weighted by their estimated reliability, gold answers clamped),
+and ``margin`` = (posterior of chosen - posterior of rejected) x the mean strength of the votes for
+chosen (1 when nobody voted for it); comparisons whose estimate is a tie give no row.
+
 With ``aggregation="each"`` every current a/b judgment becomes its own row (row id
 ``j-<judgment id>``, margin = its strength), for methods that model each annotator.
+
+The snapshot records which aggregation it was frozen with; its exports use that one.
 
 Feedback log (``--format log``)
 -------------------------------
@@ -43,7 +50,7 @@ from simulator.feedback_log import STRENGTHS
 from .models import Comparison, Datanet, Judgment, Snapshot
 
 TRL_EXPORT_VERSION = 1
-AGGREGATIONS = ("majority", "each")
+AGGREGATIONS = ("majority", "reliability", "each")
 CHUNK = 5000
 
 
@@ -158,6 +165,44 @@ def _majority_row(cid, prompt, text_a, text_b, current: list[JudgmentRow], stats
     }
 
 
+def _reliability_row(cid, prompt, text_a, text_b, current, stats: TrlStats, estimate) -> dict | None:
+    label, posterior = estimate.get(cid, (None, {}))
+    if label not in ("a", "b"):
+        stats.skipped_tie += 1
+        return None
+    loser = "b" if label == "a" else "a"
+    agreeing = [j.strength for j in current if j.choice == label]
+    strength = sum(agreeing) / len(agreeing) if agreeing else 1.0
+    texts = {"a": text_a, "b": text_b}
+    return {
+        "row_id": f"cmp-{cid}",
+        "comparison_id": cid,
+        "prompt": prompt,
+        "chosen": texts[label],
+        "rejected": texts[loser],
+        "margin": round((posterior.get(label, 0.0) - posterior.get(loser, 0.0)) * strength, 6),
+        "judgment_ids": [j.id for j in current],
+        "contributor_ids": [j.contributor for j in current],
+    }
+
+
+def _reliability_estimate(datanet_id: int, cutoff: int, excluded: frozenset[str]) -> dict[int, tuple[str | None, dict]]:
+    """Dawid-Skene label and posterior of every judged comparison of the snapshot."""
+    from rlhf.quality import dawid_skene_estimate
+
+    records = [
+        {"comparison_id": str(j.comparison_id), "annotator_id": j.contributor, "choice": j.choice, "strength": j.strength,
+         "shown_left": j.shown_left, "time_spent_ms": j.time_spent_ms}
+        for j in _judgments(datanet_id, cutoff)
+        if j.contributor not in excluded
+    ]
+    if not records:
+        return {}
+    gold = {str(c): g for c, g in Comparison.objects.filter(datanet_id=datanet_id).exclude(gold_choice="").values_list("id", "gold_choice")}
+    result = dawid_skene_estimate(records, gold)
+    return {int(cid): (label.label, label.posterior) for cid, label in result.comparisons.items()}
+
+
 def _each_rows(cid, prompt, text_a, text_b, current: list[JudgmentRow], stats: TrlStats) -> Iterator[dict]:
     texts = {"a": text_a, "b": text_b}
     for j in current:
@@ -180,12 +225,14 @@ def _each_rows(cid, prompt, text_a, text_b, current: list[JudgmentRow], stats: T
         }
 
 
-def trl_rows(snapshot: Snapshot, *, aggregation: str = "majority", stats: TrlStats | None = None) -> Iterator[dict]:
+def trl_rows(snapshot: Snapshot, *, aggregation: str | None = None, stats: TrlStats | None = None) -> Iterator[dict]:
     """TRL preference rows of the snapshot, in comparison order, by the rules in this module's docstring."""
+    aggregation = aggregation or snapshot.metadata.get("aggregation", "majority")
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {aggregation!r}")
     stats = stats if stats is not None else TrlStats()
     datanet_id, cutoff, excluded = _snapshot_scope(snapshot)
+    estimate = _reliability_estimate(datanet_id, cutoff, excluded) if aggregation == "reliability" else None
     texts = _comparisons(datanet_id)
     for cid, events in groupby(_judgments(datanet_id, cutoff), key=lambda j: j.comparison_id):
         current = current_judgments(events, excluded)
@@ -198,8 +245,11 @@ def trl_rows(snapshot: Snapshot, *, aggregation: str = "majority", stats: TrlSta
         _, prompt, text_a, text_b = text_row
         stats.comparisons_judged += 1
         stats.current_judgments += len(current)
-        if aggregation == "majority":
-            row = _majority_row(cid, prompt, text_a, text_b, current, stats)
+        if aggregation != "each":
+            if aggregation == "majority":
+                row = _majority_row(cid, prompt, text_a, text_b, current, stats)
+            else:
+                row = _reliability_row(cid, prompt, text_a, text_b, current, stats, estimate)
             if row is not None:
                 stats.rows += 1
                 yield row
@@ -266,10 +316,14 @@ class SnapshotDigest:
     metadata: dict
 
 
-def snapshot_digest(*, datanet: Datanet, cutoff_judgment_id: int, excluded: list[str] | None = None) -> SnapshotDigest:
+def snapshot_digest(
+    *, datanet: Datanet, cutoff_judgment_id: int, excluded: list[str] | None = None, aggregation: str = "majority"
+) -> SnapshotDigest:
     """Hashes both exports of the would-be snapshot: the content hash covers exactly what is exported."""
     probe = Snapshot(
-        datanet=datanet, cutoff_judgment_id=cutoff_judgment_id, metadata={"excluded_contributors": excluded or []}
+        datanet=datanet,
+        cutoff_judgment_id=cutoff_judgment_id,
+        metadata={"excluded_contributors": excluded or [], "aggregation": aggregation},
     )
     stats = TrlStats()
     trl_sha = write_jsonl(trl_rows(probe, stats=stats), None)
@@ -289,7 +343,7 @@ def snapshot_digest(*, datanet: Datanet, cutoff_judgment_id: int, excluded: list
     metadata = {
         "trl_export_version": TRL_EXPORT_VERSION,
         "feedback_log_schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
-        "aggregation": "majority",
+        "aggregation": aggregation,
         "trl_sha256": trl_sha,
         "log_sha256": log_sha,
         "excluded_contributors": sorted(excluded or []),

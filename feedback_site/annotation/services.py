@@ -345,6 +345,7 @@ def judgment_submit(
             raise errors.DuplicateSubmission("This judgment was already submitted (same idempotency key).") from None
         Assignment.objects.filter(pk=assignment.pk).update(submitted_at=now)
         Comparison.objects.filter(pk=comparison.pk).update(judgment_count=F("judgment_count") + 1)
+        _judgments_changed(comparison.datanet_id)
     return judgment
 
 
@@ -374,6 +375,7 @@ def judgment_revise(
         if Judgment.objects.filter(revision_of=previous).exists():
             raise errors.AlreadySubmitted("This judgment was already revised: revise its latest revision.")
         key = _check_idempotency_key(idempotency_key)
+        _judgments_changed(previous.datanet_id)
         try:
             with transaction.atomic():
                 return Judgment.objects.create(
@@ -395,19 +397,37 @@ def judgment_revise(
             raise errors.DuplicateSubmission("This revision was already submitted.") from None
 
 
-def snapshot_create(*, datanet: Datanet, created_by=None, note: str = "") -> Snapshot:
-    """Freezes every judgment of the Datanet so far into an immutable, content-hashed snapshot."""
-    from .exports import snapshot_digest
+def _judgments_changed(datanet_id: int) -> None:
+    # Quality figures are recomputed by a debounced Celery task, never in the request.
+    from feedback_site.quality.services import quality_recompute_request
 
+    quality_recompute_request(datanet_id=datanet_id)
+
+
+def snapshot_create(*, datanet: Datanet, created_by=None, note: str = "", aggregation: str = "majority") -> Snapshot:
+    """Freezes every judgment of the Datanet so far into an immutable, content-hashed snapshot.
+
+    Annotators excluded from the Datanet at this moment are left out, and the exclusions (who, why,
+    since when) and the aggregation of the preference export are recorded in its metadata.
+    """
+    from feedback_site.quality.services import exclusions_active
+
+    from .exports import AGGREGATIONS, snapshot_digest
+
+    if aggregation not in AGGREGATIONS:
+        raise errors.InvalidInput(f"aggregation: must be one of {', '.join(AGGREGATIONS)}")
+    exclusions = exclusions_active(datanet_id=datanet.id)
     cutoff = Judgment.objects.filter(datanet=datanet).order_by("-id").values_list("id", flat=True).first()
     if cutoff is None:
         raise errors.SnapshotEmpty(f"Datanet {datanet.name!r} has no judgments yet: nothing to snapshot.")
-    digest = snapshot_digest(datanet=datanet, cutoff_judgment_id=cutoff)
+    digest = snapshot_digest(
+        datanet=datanet, cutoff_judgment_id=cutoff, excluded=[e["contributor"] for e in exclusions], aggregation=aggregation
+    )
     return Snapshot.objects.create(
         datanet=datanet,
         cutoff_judgment_id=cutoff,
         content_hash=digest.content_hash,
         counts=digest.counts,
-        metadata={**digest.metadata, "note": note},
+        metadata={**digest.metadata, "exclusions": exclusions, "note": note},
         created_by=created_by,
     )

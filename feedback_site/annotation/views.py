@@ -139,7 +139,9 @@ def datanet_member_add(request, slug):
 def snapshot_create(request, slug):
     datanet = get_object_or_404(Datanet, slug=slug)
     try:
-        snapshot = services.snapshot_create(datanet=datanet, created_by=request.user)
+        snapshot = services.snapshot_create(
+            datanet=datanet, created_by=request.user, aggregation=request.POST.get("aggregation", "majority")
+        )
     except errors.ServiceError as exc:
         messages.error(request, exc.message)
     else:

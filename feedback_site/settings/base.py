@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "feedback_site.accounts",
     "feedback_site.annotation",
+    "feedback_site.quality",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +152,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# Quality figures are recomputed this long after the first new judgment (debounce).
+QUALITY_RECOMPUTE_DELAY_SECONDS = int(os.environ.get("QUALITY_RECOMPUTE_DELAY_SECONDS", "30"))
 
 LOGGING = {
     "version": 1,

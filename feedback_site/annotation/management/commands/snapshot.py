@@ -10,13 +10,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="Datanet name")
         parser.add_argument("--note", default="", help="free text stored with the snapshot")
+        parser.add_argument(
+            "--aggregation",
+            choices=["majority", "reliability", "each"],
+            default="majority",
+            help="preference labels: majority vote, reliability-weighted (Dawid-Skene posterior), or every judgment separately",
+        )
 
-    def handle(self, *args, name, note, **options):
+    def handle(self, *args, name, note, aggregation, **options):
         datanet = Datanet.objects.filter(name=name).first()
         if datanet is None:
             raise CommandError(f"No Datanet named {name!r}.")
         try:
-            snapshot = services.snapshot_create(datanet=datanet, note=note)
+            snapshot = services.snapshot_create(datanet=datanet, note=note, aggregation=aggregation)
         except errors.ServiceError as exc:
             raise CommandError(exc.message) from None
         c = snapshot.counts

@@ -1,0 +1,138 @@
+"""Quality: computing and storing reports, debounced recomputation, gold items, exclusions.
+
+The estimators are `rlhf.quality` (pure, tested against known truth); this module feeds them the
+Datanet's judgments and keeps the results.
+"""
+
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from feedback_site.accounts.models import Contributor
+from feedback_site.annotation import errors
+from feedback_site.annotation.models import Comparison, Datanet, Judgment
+
+from .models import Exclusion, QualityReport, QualityState
+
+GOLD_CHOICES = ("a", "b", "tie")
+
+
+def quality_judgment_records(*, datanet_id: int, cutoff: int | None = None) -> list[dict]:
+    """Every judgment event in id order, as `rlhf.quality` reads them (it keeps each annotator's latest per comparison)."""
+    rows = Judgment.objects.filter(datanet_id=datanet_id)
+    if cutoff is not None:
+        rows = rows.filter(id__lte=cutoff)
+    return [
+        {
+            "comparison_id": str(cid),
+            "annotator_id": pseudonym,
+            "choice": choice,
+            "strength": strength,
+            "shown_left": shown_left,
+            "time_spent_ms": spent,
+        }
+        for cid, pseudonym, choice, strength, shown_left, spent in rows.order_by("id")
+        .values_list("comparison_id", "annotator__contributor__pseudonym", "choice", "strength", "shown_left", "time_spent_ms")
+        .iterator(chunk_size=5000)
+    ]
+
+
+def quality_gold(*, datanet_id: int) -> dict[str, str]:
+    return {
+        str(cid): choice
+        for cid, choice in Comparison.objects.filter(datanet_id=datanet_id).exclude(gold_choice="").values_list("id", "gold_choice")
+    }
+
+
+def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
+    """Computes the Datanet's quality report now and stores it (a new row: the history is the trend)."""
+    from rlhf.quality import quality_report
+
+    started = time.perf_counter()
+    cutoff = Judgment.objects.filter(datanet=datanet).aggregate(m=Max("id"))["m"] or 0
+    records = quality_judgment_records(datanet_id=datanet.id, cutoff=cutoff)
+    report = quality_report(records, quality_gold(datanet_id=datanet.id), seed=seed)
+    return QualityReport.objects.create(
+        datanet=datanet, cutoff_judgment_id=cutoff, judgments=len(records), seed=seed, report=report,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def quality_recompute_request(*, datanet_id: int) -> None:
+    """Queues one recomputation after a quiet period, however many judgments arrive meanwhile (debounce)."""
+    state, _ = QualityState.objects.get_or_create(datanet_id=datanet_id)
+    claimed = QualityState.objects.filter(pk=state.pk, scheduled_at__isnull=True).update(scheduled_at=timezone.now())
+    if claimed:
+        from .tasks import quality_recompute
+
+        delay = settings.QUALITY_RECOMPUTE_DELAY_SECONDS
+        transaction.on_commit(lambda: quality_recompute.apply_async(args=[datanet_id], countdown=delay))
+
+
+def quality_recompute_run(*, datanet_id: int) -> QualityReport | None:
+    """What the task does: clear the debounce flag first (judgments arriving now queue the next run), then compute."""
+    datanet = Datanet.objects.filter(pk=datanet_id).first()
+    if datanet is None:
+        return None  # deleted since it was queued: nothing to do
+    QualityState.objects.filter(datanet_id=datanet_id).update(scheduled_at=None)
+    latest = QualityReport.objects.filter(datanet_id=datanet_id).first()
+    newest_judgment = Judgment.objects.filter(datanet_id=datanet_id).aggregate(m=Max("id"))["m"] or 0
+    if latest is not None and latest.cutoff_judgment_id == newest_judgment:
+        return latest  # already up to date: running twice is harmless
+    return quality_report_compute(datanet=datanet)
+
+
+def comparison_mark_gold(*, comparison: Comparison, choice: str) -> Comparison:
+    if choice not in GOLD_CHOICES:
+        raise errors.InvalidInput(f"gold_choice: must be one of {', '.join(GOLD_CHOICES)}")
+    Comparison.objects.filter(pk=comparison.pk).update(gold_choice=choice)
+    comparison.gold_choice = choice
+    return comparison
+
+
+def gold_from_reference(*, datanet: Datanet, fraction: float, seed: int = 0) -> int:
+    """Marks a seeded random share of the comparisons with an imported reference answer as gold; returns how many."""
+    import random
+
+    if not 0 < fraction <= 1:
+        raise errors.InvalidInput("fraction: must be in (0, 1]")
+    candidates = list(
+        Comparison.objects.filter(datanet=datanet, gold_choice="").exclude(reference_choice="").order_by("id").values_list("id", "reference_choice")
+    )
+    chosen = random.Random(seed).sample(candidates, round(len(candidates) * fraction))
+    with transaction.atomic():
+        for cid, reference in chosen:
+            Comparison.objects.filter(pk=cid).update(gold_choice=reference)
+    return len(chosen)
+
+
+def exclusion_add(*, datanet: Datanet, pseudonym: str, reason: str, by) -> Exclusion:
+    contributor = Contributor.objects.filter(pseudonym=pseudonym).first()
+    if contributor is None:
+        raise errors.NotFound(f"contributor: no contributor {pseudonym!r}")
+    if not reason.strip():
+        raise errors.InvalidInput("reason: say why the annotator is excluded (it is recorded in snapshots)")
+    if Exclusion.objects.filter(datanet=datanet, contributor=contributor, revoked_at__isnull=True).exists():
+        raise errors.AlreadySubmitted(f"{pseudonym} is already excluded from {datanet.name}")
+    return Exclusion.objects.create(datanet=datanet, contributor=contributor, reason=reason.strip(), created_by=by)
+
+
+def exclusion_revoke(*, exclusion: Exclusion, by) -> Exclusion:
+    if exclusion.revoked_at is not None:
+        raise errors.AlreadySubmitted("This exclusion was already revoked.")
+    exclusion.revoked_at, exclusion.revoked_by = timezone.now(), by
+    exclusion.save(update_fields=["revoked_at", "revoked_by"])
+    return exclusion
+
+
+def exclusions_active(*, datanet_id: int) -> list[dict]:
+    """The exclusions a snapshot taken now applies, as recorded in its metadata."""
+    return [
+        {"contributor": pseudonym, "reason": reason, "since": since.isoformat()}
+        for pseudonym, reason, since in Exclusion.objects.filter(datanet_id=datanet_id, revoked_at__isnull=True)
+        .order_by("contributor__pseudonym")
+        .values_list("contributor__pseudonym", "reason", "created_at")
+    ]

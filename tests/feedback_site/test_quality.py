@@ -1,0 +1,119 @@
+import json
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from scipy.stats import spearmanr
+
+from feedback_site.annotation import services
+from feedback_site.annotation.exports import trl_rows
+from feedback_site.annotation.models import Comparison
+from feedback_site.quality import services as quality
+from feedback_site.quality.models import QualityReport, QualityState
+
+from .conftest import judge
+
+
+@pytest.fixture
+def harmless(db, hh_sample_path):
+    call_command("import_datanet", str(hh_sample_path), "--datanet", "harmless")
+    from feedback_site.annotation.models import Datanet
+
+    return Datanet.objects.get(name="harmless")
+
+
+def last_json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_simulated_population_through_the_site_is_measured_against_its_truth(harmless, capsys):
+    quality.gold_from_reference(datanet=harmless, fraction=0.25, seed=1)
+    call_command("simulate_annotators", "harmless", "--annotators", "12", "--overlap", "3",
+                 "--mix", "honest=0.5,flip=0.25,left=0.25", "--seed", "4")
+    truth = last_json(capsys)
+    assert len(truth) == 12 and {v["kind"] for v in truth.values()} == {"honest", "flip", "left"}
+    assert set(Comparison.objects.filter(datanet=harmless).values_list("judgment_count", flat=True)) == {3}
+    call_command("quality_report", "harmless", "--json")
+    report = last_json(capsys)
+    assert report["alpha"]["value"] is not None and len(report["alpha"]["ci95"]) == 2
+    assert set(report["annotators"]) == set(truth)
+    ids = sorted(truth)
+    rho = spearmanr([truth[i]["accuracy"] for i in ids], [report["annotators"][i]["reliability"] for i in ids]).statistic
+    assert rho > 0.7
+    for pseudonym, person in truth.items():
+        flags = report["annotators"][pseudonym]["flags"]
+        if person["kind"] == "left":
+            assert "position_bias" in flags
+        if person["kind"] == "honest":
+            assert flags == []
+
+
+def test_reliability_weighted_export_and_exclusions_are_recorded(harmless, engineer, capsys):
+    call_command("simulate_annotators", "harmless", "--annotators", "6", "--mix", "honest=0.5,flip=0.5", "--seed", "2")
+    people = last_json(capsys)
+    flipper = next(p for p, v in people.items() if v["kind"] == "flip")
+    quality.exclusion_add(datanet=harmless, pseudonym=flipper, reason="flips labels", by=engineer)
+    snapshot = services.snapshot_create(datanet=harmless, aggregation="reliability")
+    assert snapshot.metadata["aggregation"] == "reliability"
+    assert snapshot.metadata["excluded_contributors"] == [flipper]
+    assert snapshot.metadata["exclusions"][0]["reason"] == "flips labels"
+    rows = list(trl_rows(snapshot))
+    assert rows and all(flipper not in r["contributor_ids"] for r in rows)
+    assert all(r["margin"] >= 0 for r in rows)
+    # the reference answer is the truth the honest ones follow: the weighted labels mostly agree with it
+    reference = dict(Comparison.objects.filter(datanet=harmless).values_list("id", "reference_choice"))
+    texts = {c.id: c.response_a.text for c in Comparison.objects.select_related("response_a")}
+    agree = sum((r["chosen"] == texts[r["comparison_id"]]) == (reference[r["comparison_id"]] == "a") for r in rows)
+    assert agree / len(rows) > 0.7
+    exclusion = harmless.exclusions.get()
+    quality.exclusion_revoke(exclusion=exclusion, by=engineer)
+    assert services.snapshot_create(datanet=harmless).metadata["excluded_contributors"] == []
+    assert harmless.exclusions.get().revoked_at is not None  # kept as history
+
+
+def test_recompute_is_debounced_and_runs_in_a_task(datanet_with, make_annotator, django_capture_on_commit_callbacks, monkeypatch):
+    queued = []
+    from feedback_site.quality import tasks
+
+    monkeypatch.setattr(tasks.quality_recompute, "apply_async", lambda args, countdown: queued.append((args, countdown)))
+    people = [make_annotator(f"a{i}") for i in range(2)]
+    datanet = datanet_with(n=4, annotators=people, overlap=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        for person in people:
+            judge(person, datanet)
+            judge(person, datanet, choice="B")
+    assert queued == [([datanet.id], 30)]  # four judgments, one queued recomputation
+    assert QualityReport.objects.count() == 0  # nothing computed in the request
+    tasks.quality_recompute(datanet.id)
+    assert QualityReport.objects.get().judgments == 4
+    assert QualityState.objects.get(datanet=datanet).scheduled_at is None
+    tasks.quality_recompute(datanet.id)  # twice is harmless
+    assert QualityReport.objects.count() == 1
+
+
+def test_edge_cases_get_reasons_not_numbers(datanet_with, make_annotator, capsys):
+    one = make_annotator("solo")
+    datanet = datanet_with(n=3, annotators=[one], overlap=1)
+    judge(one, datanet, choice="tie")
+    call_command("quality_report", datanet.name, "--json")
+    report = last_json(capsys)
+    assert report["alpha"]["value"] is None and report["alpha"]["reason"]
+    call_command("quality_report", datanet.name)
+    assert "not computable" in capsys.readouterr().out
+
+
+def test_dashboard_and_own_page(client, harmless, engineer, capsys):
+    call_command("simulate_annotators", "harmless", "--annotators", "6", "--mix", "honest=0.5,left=0.5", "--seed", "3")
+    people = last_json(capsys)
+    quality.quality_report_compute(datanet=harmless)
+    client.force_login(engineer)
+    page = client.get(reverse("quality_dashboard", args=[harmless.slug]))
+    assert page.status_code == 200 and b"<svg" in page.content and b"position_bias" in page.content
+    from django.contrib.auth import get_user_model
+
+    someone = get_user_model().objects.get(username=next(iter(people.values()))["username"])
+    client.force_login(someone)
+    own = client.get(reverse("my_quality")).content.decode()
+    others = [p for p in people if p != someone.contributor.pseudonym]
+    assert someone.contributor.pseudonym in own and not any(p in own for p in others)
+    assert client.get(reverse("quality_dashboard", args=[harmless.slug])).status_code == 403
