@@ -106,8 +106,7 @@ def _validated_payouts(epoch: int, payouts: Mapping[str, int]) -> list[str]:
                 raise ValueError(
                     f"payouts key {account[:40]!r}...: longer than {_MAX_ACCOUNT_BYTES - 1} UTF-8 bytes"
                 )
-    accounts = sorted(payouts)
-    return accounts
+    return sorted(payouts)
 
 
 def _payout_leaves(epoch: int, accounts: list[str], payouts: Mapping[str, int]) -> list[bytes]:
