@@ -15,13 +15,11 @@ import warnings
 from typing import Any
 
 from rlhf.config import (
-    ConfigError,
     DPOTrainingConfig,
     RewardTrainingConfig,
     config_add_arguments,
     config_from_namespace,
 )
-from rlhf.data import PreferenceDataError
 
 EXAMPLES = {
     "tiny-model": """examples:
@@ -163,6 +161,9 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         from rlhf.dpo import dpo_train as train
     result = train(config, on_progress=_print_progress, resume=args.resume)
+    if result.dropped_row_ids:
+        print(f"warning: {len(result.dropped_row_ids)} training rows dropped: "
+              f"{result.record['dropped_rows']['reason']}; their row_ids are in run.json", file=sys.stderr)
     return {"kind": result.kind, "status": result.status, "output_dir": str(result.output_dir),
             "global_step": result.global_step, "dropped_rows": len(result.dropped_row_ids),
             "metrics": result.metrics, "timings": result.record["timings"]}
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         result = _run(args)
-    except (PreferenceDataError, ConfigError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # bad data (file, line, field) or settings (field)
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(_json_safe(result), sort_keys=False))

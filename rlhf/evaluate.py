@@ -190,6 +190,9 @@ def evaluate_model(model_dir: str | Path, rows: Sequence[PreferenceRow], *, devi
     record = run_json_read(model_dir)
     config = record["config"]
     batch_size = batch_size or config.get("eval_batch_size", 16)
+    if record["status"] != "completed":
+        raise ValueError(f"{model_dir}: the run is {record['status']}, so it holds no final model; "
+                         "finish it with --resume first")
     if not rows:
         raise ValueError("no rows to evaluate")
     if record["kind"] == "linear_head":

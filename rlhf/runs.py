@@ -80,10 +80,10 @@ def device_resolve(choice: str) -> dict[str, Any]:
     import torch
 
     if choice not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {choice!r}")
+        raise ConfigError(f"device must be auto, cpu or cuda, got {choice!r}")
     cuda = torch.cuda.is_available()
     if choice == "cuda" and not cuda:
-        raise RuntimeError("device=cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+        raise ConfigError("device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
     if choice == "cpu" or not cuda:
         return {"device": "cpu", "use_cpu": True, "bf16": False, "name": platform.processor() or "cpu"}
     return {"device": "cuda", "use_cpu": False, "bf16": bool(torch.cuda.is_bf16_supported()),

@@ -127,6 +127,8 @@ def test_cancelled_run_resumes_from_its_checkpoint_and_continues_the_step_count(
     assert first.record["status"] == "cancelled"
     assert last_checkpoint(tmp_path / "resumable").endswith("checkpoint-6")
     assert not (tmp_path / "resumable" / "model.safetensors").exists()
+    with pytest.raises(ValueError, match="the run is cancelled"):
+        evaluate_model(tmp_path / "resumable", rows, device="cpu")
 
     steps_after = []
     second = reward_train(config, rows=rows, resume=True, on_progress=lambda step, *_: steps_after.append(step))
