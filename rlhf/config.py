@@ -123,7 +123,8 @@ class RewardTrainingConfig(TrainingConfig):
                  "is required for head=full (the --model folder); only head=linear has a default encoder")
         _require(self.center_rewards_coefficient >= 0, "center_rewards_coefficient",
                  f"must be >= 0, got {self.center_rewards_coefficient}")
-        _require(self.l2 > 0, "l2", f"must be > 0 (it keeps the head finite and its Hessian invertible), got {self.l2}")
+        _require(self.l2 > 0, "l2",
+                 f"must be > 0 (it keeps the head finite and its Hessian invertible), got {self.l2}")
         _require(not (self.head == "linear" and self.lora), "lora", "applies to head=full only")
         _require(self.encoder_max_length >= 8, "encoder_max_length", f"must be >= 8, got {self.encoder_max_length}")
 
@@ -261,10 +262,3 @@ def config_from_namespace(config_class: type[TrainingConfig], namespace: argpars
     overrides.update(extra or {})
     return config_load(config_class, yaml_path, overrides)
 
-
-def config_help_lines(config_class: type[TrainingConfig]) -> list[str]:
-    """`name (default): help` per field, for documentation and tests."""
-    return [
-        f"{f.name} ({f.default if f.default is not dataclasses.MISSING else 'required'}): {f.metadata['help']}"
-        for f in dataclasses.fields(config_class)
-    ]

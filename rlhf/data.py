@@ -240,7 +240,7 @@ def implicit_prompt_split(chosen: str, rejected: str) -> tuple[str, str, str]:
     replies start with their leading space. Other texts: the common prefix cut back to a whitespace boundary,
     so no word is split between prompt and reply.
     """
-    common = _common_prefix_length(chosen, rejected)
+    common = common_prefix_length(chosen, rejected)
     shared = chosen[:common]
     assistant_at = shared.rfind(HH_ASSISTANT_TURN)
     if assistant_at >= 0:
@@ -252,7 +252,8 @@ def implicit_prompt_split(chosen: str, rejected: str) -> tuple[str, str, str]:
     return chosen[:cut], chosen[cut:], rejected[cut:]
 
 
-def _common_prefix_length(first: str, second: str) -> int:
+def common_prefix_length(first: Sequence, second: Sequence) -> int:
+    """How many leading items (characters, token ids, messages) two sequences share."""
     limit = min(len(first), len(second))
     index = 0
     while index < limit and first[index] == second[index]:
@@ -274,9 +275,7 @@ def _conversation_texts(prompt: Any, chosen: Any, rejected: Any, fail) -> tuple[
             if not isinstance(message.get("role"), str) or not isinstance(message.get("content"), str):
                 raise fail(field, f"message {index} needs string 'role' and 'content'")
     if prompt is None:
-        shared = 0
-        while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
-            shared += 1
+        shared = common_prefix_length(chosen, rejected)
         prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
     return (
         conversation_prompt_text(prompt),

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from rlhf.data import PreferenceRow, data_sha256, preference_rows_load
+from rlhf.data import PreferenceRow, common_prefix_length, data_sha256, preference_rows_load
 from rlhf.runs import run_json_read
 
 SPLIT_CHOICES = ("auto", "heldout", "all")
@@ -89,20 +89,14 @@ def reward_scores(model, tokenizer, prompts: Sequence[str], replies: Sequence[st
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
-def _common_prefix(first: list[int], second: list[int]) -> int:
-    index = 0
-    while index < min(len(first), len(second)) and first[index] == second[index]:
-        index += 1
-    return index
-
-
 def pair_token_ids(tokenizer, row: PreferenceRow, *, max_length: int) -> tuple[list[int], list[int], int]:
     """(chosen ids, rejected ids, prompt length) as TRL's DPOTrainer builds them, truncated keeping the start."""
     prompt_ids = tokenizer(row.prompt)["input_ids"]
     chosen_ids = tokenizer(row.prompt + _with_eos(row.chosen, tokenizer.eos_token))["input_ids"]
     rejected_ids = tokenizer(row.prompt + _with_eos(row.rejected, tokenizer.eos_token))["input_ids"]
     # The completion starts where prompt and prompt+completion tokenizations diverge (TRL does the same).
-    prompt_length = min(_common_prefix(prompt_ids, chosen_ids), _common_prefix(prompt_ids, rejected_ids))
+    prompt_length = min(common_prefix_length(prompt_ids, chosen_ids),
+                        common_prefix_length(prompt_ids, rejected_ids))
     return chosen_ids[:max_length], rejected_ids[:max_length], prompt_length
 
 
