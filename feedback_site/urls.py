@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from feedback_site.annotation import api, views
@@ -38,6 +38,7 @@ urlpatterns = [
         quality_views.exclusion_revoke,
         name="quality_exclusion_revoke",
     ),
+    path("", include("feedback_site.ledger.urls")),
     # REST API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

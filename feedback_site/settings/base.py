@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "feedback_site.accounts",
     "feedback_site.annotation",
     "feedback_site.quality",
+    "feedback_site.ledger",
 ]
 
 MIDDLEWARE = [
