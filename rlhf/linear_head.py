@@ -218,7 +218,7 @@ class EmbeddingCache:
         return len(self._index)
 
     def missing(self, texts: Sequence[str]) -> list[str]:
-        """Distinct texts (in first-seen order) not cached yet."""
+        """Distinct texts not cached yet, in first-seen order."""
         seen: dict[str, None] = {}
         for text in texts:
             if self.key(text) not in self._index:
@@ -260,6 +260,7 @@ def embed_texts(encoder: TextEncoder, texts: Sequence[str], cache: EmbeddingCach
     missing = cache.missing(texts)
     if not missing:
         return cache.get(texts)  # without loading the encoder at all
+    missing.sort(key=len)  # batches of similar length waste little compute on padding
     total_batches = -(-len(missing) // encoder.batch_size)
     try:
         for batch_number, (start, vectors) in enumerate(encoder.batches(missing), start=1):
