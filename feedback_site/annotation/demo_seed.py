@@ -1,7 +1,6 @@
 """Seeds the demo: one user per role, a gentle customer-support Datanet, and judgments from a few
 simulated annotators so that every page has content. Safe to run twice."""
 
-import random
 from dataclasses import dataclass
 from importlib import resources
 
@@ -41,11 +40,15 @@ DEMO_USERS = (
     DemoUser("governance", "governance-demo", Role.GOVERNANCE),
     DemoUser("admin", "admin-demo", Role.ADMIN),
 )
-SIMULATED = 5
+SIMULATED = 6
+SIMULATED_MIX = "honest=0.5,random=0.17,left=0.17,flip=0.16"
 
 
 def demo_seed(*, seed: int = 7) -> dict:
     """Creates what is missing of the demo and returns the log-ins."""
+    from feedback_site.quality.services import quality_report_compute
+    from feedback_site.quality.simulation import annotators_simulate
+
     User = get_user_model()
     with transaction.atomic():
         for demo in DEMO_USERS:
@@ -54,40 +57,14 @@ def demo_seed(*, seed: int = 7) -> dict:
         datanet = Datanet.objects.filter(name=DEMO_DATANET).first()
         if datanet is None:
             datanet = services.datanet_create(
-                name=DEMO_DATANET, domain="support", guidelines=DEMO_GUIDELINES, overlap=3, created_by=User.objects.get(username="engineer")
+                name=DEMO_DATANET, domain="support", guidelines=DEMO_GUIDELINES, overlap=3, gold_rate=0.1,
+                created_by=User.objects.get(username="engineer"),
             )
             with resources.files("feedback_site.annotation").joinpath("demo/customer_support.jsonl").open("rb") as stream:
                 services.datanet_import(datanet=datanet, stream=stream, filename="customer_support.jsonl", origin="cli")
             services.datanet_member_add(datanet=datanet, user=User.objects.get(username="annotator"))
-            _simulated_judgments(datanet, seed=seed)
+            # Simulated colleagues (the quality module's population generator) leave work for the demo annotator.
+            annotators_simulate(datanet=datanet, annotators=SIMULATED, mix=SIMULATED_MIX, seed=seed, per_annotator=8)
             services.snapshot_create(datanet=datanet, note="demo seed")
+            quality_report_compute(datanet=datanet, seed=seed)
     return {d.role.value: (d.username, d.password) for d in DEMO_USERS}
-
-
-def _simulated_judgments(datanet, *, seed: int) -> None:
-    """A few simulated colleagues judge part of the Datanet: careful ones mostly prefer the longer,
-    more specific reply; one clicks at random. Leaves work for the demo annotator."""
-    rng = random.Random(seed)
-    for i in range(SIMULATED):
-        user = user_create(username=f"sim-{i + 1}", password=f"sim-{seed}-{i}-unused", roles=[Role.ANNOTATOR])
-        services.datanet_member_add(datanet=datanet, user=user)
-        careful = i < SIMULATED - 1
-        for _ in range(rng.randint(8, 14)):
-            assignment = services.assignment_next(annotator=user, datanet=datanet)
-            if assignment is None:
-                break
-            comparison = assignment.comparison
-            longer = "a" if len(comparison.response_a.text) >= len(comparison.response_b.text) else "b"
-            if careful:
-                pick = longer if rng.random() < 0.85 else ("b" if longer == "a" else "a")
-                choice = "A" if pick == assignment.shown_left else "B"
-            else:
-                choice = rng.choice(["A", "B", "tie", "both_bad"])
-            services.judgment_submit(
-                annotator=user,
-                assignment_id=assignment.id,
-                choice=choice,
-                strength=rng.choice([1, 2, 2, 3]),
-                time_spent_ms=int(rng.lognormvariate(9.5 if careful else 7.5, 0.4)),
-                rationale="More specific and kinder." if careful and rng.random() < 0.3 else "",
-            )

@@ -3,8 +3,9 @@
 Accepted, one JSON object per line (formats may be mixed in one file):
 
 1. Ours: ``{"id": "p1", "prompt": "...", "responses": [{"text": "...", "model": "gpt-x"}, "plain text", ...]}``
-   Two or more responses; every pair of them becomes a comparison. ``id`` is optional. An optional
-   ``expected`` on a two-response prompt (0 or 1: the index of the better response, or "tie")
+   Two or more responses; every pair of them becomes a comparison. ``id`` is optional. On a
+   two-response prompt, an optional ``reference`` (0 or 1: the index of the response someone
+   preferred before) is kept as the reference answer, and an optional ``expected`` (0, 1 or "tie")
    marks the comparison as a gold item.
 2. TRL preference: ``{"prompt": "...", "chosen": "...", "rejected": "..."}``.
 3. HH-RLHF style: ``{"chosen": "...", "rejected": "..."}`` where both hold the whole dialogue and the
@@ -140,10 +141,19 @@ def _parse_own(obj: dict, line: int, problems: list[ImportProblem]) -> ParsedPro
             gold = "tie"
         else:
             problems.append(ImportProblem(line, "expected", "must be 0, 1 or \"tie\""))
+    reference = ""
+    if obj.get("reference") is not None:
+        value = obj["reference"]
+        if isinstance(raw, list) and len(raw) != 2:
+            problems.append(ImportProblem(line, "reference", "only a prompt with exactly two responses can have a reference answer"))
+        elif value in (0, 1) and not isinstance(value, bool):
+            reference = "a" if value == 0 else "b"
+        else:
+            problems.append(ImportProblem(line, "reference", "must be 0 or 1"))
     if len(problems) > before or prompt is None:
         return None
     parsed = ParsedPrompt(line, _external_id(obj, line, problems, prompt, responses), prompt, responses)
-    parsed.pairs = [(i, j, "", gold) for i, j in combinations(range(len(responses)), 2)]
+    parsed.pairs = [(i, j, reference, gold) for i, j in combinations(range(len(responses)), 2)]
     return parsed
 
 

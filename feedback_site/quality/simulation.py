@@ -37,8 +37,11 @@ def datanet_truth(*, datanet: Datanet) -> dict[str, str]:
     return truth
 
 
-def annotators_simulate(*, datanet: Datanet, annotators: int, mix: str, seed: int, overlap: int | None = None) -> list[SimulatedPerson]:
-    """Creates `annotators` simulated users in the Datanet and has them judge until nothing is left for them."""
+def annotators_simulate(
+    *, datanet: Datanet, annotators: int, mix: str, seed: int, overlap: int | None = None, per_annotator: int | None = None
+) -> list[SimulatedPerson]:
+    """Creates `annotators` simulated users in the Datanet and has them judge until nothing is left for them
+    (or until each has given `per_annotator` judgments, leaving the rest to people)."""
     from rlhf.quality.population import PopulationConfig, parse_mix, population_answers, population_simulate
 
     if overlap is not None and overlap != datanet.overlap:
@@ -68,10 +71,13 @@ def annotators_simulate(*, datanet: Datanet, annotators: int, mix: str, seed: in
             services.datanet_member_add(datanet=datanet, user=user)
             users[simulated.annotator_id] = user
     active = list(users)
+    given = dict.fromkeys(users, 0)
     while active:
         still = []
         for sim_id in active:
             user = users[sim_id]
+            if per_annotator is not None and given[sim_id] >= per_annotator:
+                continue
             assignment = services.assignment_next(annotator=user, datanet=datanet)
             if assignment is None:
                 continue
@@ -84,7 +90,8 @@ def annotators_simulate(*, datanet: Datanet, annotators: int, mix: str, seed: in
             services.judgment_submit(
                 annotator=user, assignment_id=assignment.id, choice=choice, strength=answer.strength, time_spent_ms=answer.time_spent_ms
             )
-        active = [a for a in still if _has_work(users[a], datanet, truth)]
+            given[sim_id] += 1
+        active = [a for a in still if (per_annotator is None or given[a] < per_annotator) and _has_work(users[a], datanet, truth)]
     return [
         SimulatedPerson(users[a.annotator_id].contributor.pseudonym, users[a.annotator_id].username, a.kind, a.accuracy)
         for a in population.annotators

@@ -131,7 +131,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. Default: a broker on the local filesystem, so `make demo` needs no server.
 # Production: CELERY_BROKER_URL=redis://host:6379/0
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "filesystem://localhost//"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(VAR_DIR / "broker" / "queue"),

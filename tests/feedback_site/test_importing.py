@@ -125,3 +125,13 @@ def test_expected_field_marks_gold(db):
     rows = [{"id": "g", "prompt": "p", "responses": ["good", "bad"], "expected": 0}]
     services.datanet_import(datanet=datanet, stream=jsonl(rows), origin="test")
     assert Comparison.objects.get().gold_choice == "a"
+
+
+def test_reference_field_on_our_format(db):
+    datanet = services.datanet_create(name="Ref")
+    rows = [{"id": "r", "prompt": "p", "responses": ["worse", "better"], "reference": 1}]
+    services.datanet_import(datanet=datanet, stream=jsonl(rows), origin="test")
+    comparison = Comparison.objects.get()
+    assert comparison.reference_choice == "b" and comparison.response_b.text == "better" and not comparison.gold_choice
+    with pytest.raises(errors.ImportRejected, match="reference"):
+        services.datanet_import(datanet=datanet, stream=jsonl([{"prompt": "q", "responses": ["x", "y"], "reference": 2}]), origin="test")

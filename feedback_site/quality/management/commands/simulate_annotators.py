@@ -24,13 +24,16 @@ class Command(BaseCommand):
             help="share of each kind: honest, random, flip, left, constant, duplicate; shares add up to 1",
         )
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--per-annotator", type=int, default=None, help="stop each simulated annotator after this many judgments")
 
-    def handle(self, *args, datanet, annotators, overlap, mix, seed, **options):
+    def handle(self, *args, datanet, annotators, overlap, mix, seed, per_annotator, **options):
         target = Datanet.objects.filter(name=datanet).first()
         if target is None:
             raise CommandError(f"No Datanet named {datanet!r}.")
         try:
-            people = annotators_simulate(datanet=target, annotators=annotators, mix=mix, seed=seed, overlap=overlap)
+            people = annotators_simulate(
+                datanet=target, annotators=annotators, mix=mix, seed=seed, overlap=overlap, per_annotator=per_annotator
+            )
         except errors.ServiceError as exc:
             raise CommandError(exc.message) from None
         kinds = {}
