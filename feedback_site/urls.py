@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from feedback_site.annotation import api, views
 from feedback_site.quality import views as quality_views
+from feedback_site.training import views as training_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -38,6 +39,13 @@ urlpatterns = [
         quality_views.exclusion_revoke,
         name="quality_exclusion_revoke",
     ),
+    path("training/", training_views.jobs, name="training_jobs"),
+    path("training/jobs/<int:job_id>/", training_views.job_detail, name="training_job"),
+    path("training/jobs/<int:job_id>/progress/", training_views.job_progress, name="training_job_progress"),
+    path("training/jobs/<int:job_id>/cancel/", training_views.job_cancel, name="training_job_cancel"),
+    path("training/jobs/<int:job_id>/retry/", training_views.job_retry, name="training_job_retry"),
+    path("models/", training_views.registry, name="model_registry"),
+    path("models/compare/", training_views.compare, name="model_compare"),
     path("", include("feedback_site.ledger.urls")),
     # REST API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "feedback_site.annotation",
     "feedback_site.quality",
     "feedback_site.ledger",
+    "feedback_site.training",
 ]
 
 MIDDLEWARE = [
@@ -154,6 +155,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# Training: each job writes its data, checkpoints and model under here.
+TRAINING_ARTIFACTS_DIR = Path(os.environ.get("TRAINING_ARTIFACTS_DIR", VAR_DIR / "artifacts"))
+# A running job whose worker has not reported for this long is shown as lost and can be retried.
+TRAINING_HEARTBEAT_STALE_SECONDS = int(os.environ.get("TRAINING_HEARTBEAT_STALE_SECONDS", "120"))
 
 # Quality figures are recomputed this long after the first new judgment (debounce).
 QUALITY_RECOMPUTE_DELAY_SECONDS = int(os.environ.get("QUALITY_RECOMPUTE_DELAY_SECONDS", "30"))

@@ -1,5 +1,9 @@
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +61,40 @@ def judge(annotator, datanet, choice="A", strength=2, **kwargs):
     return services.judgment_submit(
         annotator=annotator, assignment_id=assignment.id, choice=choice, strength=strength, time_spent_ms=1500, **kwargs
     )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def worker_database_url() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def start_worker(queues: str = "cpu", env_extra: dict | None = None) -> subprocess.Popen:
+    """A real Celery worker process on the test database (PostgreSQL) and the configured broker (Redis)."""
+    env = dict(os.environ, DATABASE_URL=worker_database_url(), DJANGO_SETTINGS_MODULE="feedback_site.settings.test", **(env_extra or {}))
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"ledgerloop-worker-{os.getpid()}.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "feedback_site", "worker", "-Q", queues, "--pool", "solo",
+         "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@pytest.fixture
+def celery_worker_process():
+    process = start_worker()
+    yield process
+    stop_worker(process)

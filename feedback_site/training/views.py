@@ -1,0 +1,86 @@
+"""Training pages: launch a job, watch it live (htmx polling), cancel or retry it, compare model versions."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from feedback_site.accounts.permissions import role_required
+from feedback_site.accounts.roles import Role
+from feedback_site.annotation import errors
+
+from . import services
+from .charts import loss_chart_svg
+from .forms import JobForm
+from .models import ModelVersion, TrainingJob
+
+
+@role_required(Role.ML_ENGINEER)
+def jobs(request):
+    form = JobForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        snapshot, method, base_model = data.pop("snapshot"), data.pop("method"), data.pop("base_model")
+        try:
+            job = services.training_job_create(snapshot=snapshot, method=method, base_model=base_model, params=data, created_by=request.user)
+        except errors.ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Job {job.id} queued on the {job.queue} queue.")
+            return redirect("training_job", job_id=job.id)
+    recent = TrainingJob.objects.select_related("snapshot__datanet", "base_model")[:50]
+    return render(request, "training/jobs.html", {"form": form, "jobs": recent})
+
+
+def _job_context(job):
+    return {"job": job, "worker_lost": services.training_job_worker_lost(job), "loss_chart": loss_chart_svg(job.loss_history)}
+
+
+@role_required(Role.ML_ENGINEER)
+def job_detail(request, job_id):
+    job = get_object_or_404(TrainingJob.objects.select_related("snapshot__datanet", "base_model"), pk=job_id)
+    return render(request, "training/job.html", _job_context(job))
+
+
+@role_required(Role.ML_ENGINEER)
+def job_progress(request, job_id):
+    job = get_object_or_404(TrainingJob, pk=job_id)
+    return render(request, "training/_progress.html", _job_context(job))
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def job_cancel(request, job_id):
+    job = get_object_or_404(TrainingJob, pk=job_id)
+    try:
+        services.training_job_cancel(job=job)
+    except errors.ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("training_job", job_id=job.id)
+
+
+@require_POST
+@role_required(Role.ML_ENGINEER)
+def job_retry(request, job_id):
+    job = get_object_or_404(TrainingJob, pk=job_id)
+    try:
+        services.training_job_retry(job=job)
+    except errors.ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Job {job.id} queued again; it resumes from its last checkpoint.")
+    return redirect("training_job", job_id=job.id)
+
+
+@role_required(Role.ML_ENGINEER)
+def registry(request):
+    versions = ModelVersion.objects.select_related("job__snapshot__datanet", "job__base_model")
+    return render(request, "training/registry.html", {"versions": versions})
+
+
+@role_required(Role.ML_ENGINEER)
+def compare(request):
+    ids = [int(i) for i in request.GET.getlist("v") if i.isdigit()]
+    versions = list(ModelVersion.objects.filter(pk__in=ids).select_related("job__snapshot__datanet", "job__base_model"))
+    keys = sorted({k for v in versions for k in (v.metrics.get("heldout") or {})})
+    rows = [(k, [(v.metrics.get("heldout") or {}).get(k) for v in versions]) for k in keys]
+    return render(request, "training/compare.html", {"versions": versions, "rows": rows})
