@@ -65,6 +65,27 @@ def demo_seed(*, seed: int = 7) -> dict:
             services.datanet_member_add(datanet=datanet, user=User.objects.get(username="annotator"))
             # Simulated colleagues (the quality module's population generator) leave work for the demo annotator.
             annotators_simulate(datanet=datanet, annotators=SIMULATED, mix=SIMULATED_MIX, seed=seed, per_annotator=8)
-            services.snapshot_create(datanet=datanet, note="demo seed")
+            snapshot = services.snapshot_create(datanet=datanet, note="demo seed")
             quality_report_compute(datanet=datanet, seed=seed)
+            _demo_training(snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
     return {d.role.value: (d.username, d.password) for d in DEMO_USERS}
+
+
+def _demo_training(*, snapshot, engineer, seed: int) -> None:
+    """Registers the two base models that work offline and queues one small job for the demo's worker."""
+    from django.conf import settings
+
+    from feedback_site.training.models import BaseModel
+    from feedback_site.training.services import training_job_create
+    from rlhf.tiny import tiny_model_build
+
+    tiny_dir = settings.VAR_DIR / "models" / "tiny-llama"
+    if not (tiny_dir / "config.json").exists():
+        tiny_model_build(tiny_dir, seed=seed)
+    BaseModel.objects.get_or_create(
+        name="tiny-llama", defaults={"path": str(tiny_dir), "family": "causal_lm", "notes": "2-layer Llama with random weights: tries the pipeline in seconds"}
+    )
+    minilm, _ = BaseModel.objects.get_or_create(
+        name="all-MiniLM-L6-v2", defaults={"path": "", "family": "encoder", "notes": "packaged pretrained sentence encoder, works offline"}
+    )
+    training_job_create(snapshot=snapshot, method="reward_linear", base_model=minilm, params={"eval_fraction": 0.2, "seed": seed}, created_by=engineer)

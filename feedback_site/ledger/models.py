@@ -1,0 +1,269 @@
+"""The OPEN ledger: accounts, an append-only hash-chained journal of entries, and what settlement
+reads and writes.
+
+Balances are never stored: an account's balance is the sum of the entries that credit it minus
+the sum of those that debit it (see ``selectors.account_balance``). Every entry moves a positive
+amount from one account (debit) to another (credit), except ``genesis`` entries, which create the
+fixed supply once (no debit), and the non-monetary ``policy_change`` / ``epoch_settled`` records
+(no accounts, amount 0) that put governance decisions and epoch roots into the chain. So the sum
+of all balances is always the supply created at genesis.
+
+Entries, accounts and settlements are append-only in the database (triggers, migration 0002)
+and in the models (``save`` of an existing row and ``delete`` raise ``AppendOnlyError``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from feedback_site.accounts.models import Contributor
+from feedback_site.annotation.models import AppendOnlyError
+
+from .fields import BaseUnitsField
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: UPDATE refused")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only: DELETE refused")
+
+
+class AppendOnlyModel(models.Model):
+    """A row is written once: saving it again or deleting it raises AppendOnlyError."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only: write a new entry instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only and cannot be deleted")
+
+
+class AccountKind(models.TextChoices):
+    CONTRIBUTOR = "contributor", "Contributor wallet"
+    STAKER = "staker", "Stake (bonded)"
+    UNBONDING = "unbonding", "Unbonding stake (cooling down)"
+    CONSUMER = "consumer", "Model consumer"
+    MODEL_OWNER = "model_owner", "Model owner"
+    TREASURY = "treasury", "Protocol treasury"
+    COMMUNITY_POOL = "community_pool", "Community pool"
+    SYSTEM = "system", "System"
+
+
+class LedgerAccount(AppendOnlyModel):
+    """An account, named by a stable ``key`` (what proofs and the API show).
+
+    Keys: ``contributor:<pseudonym>`` (a contributor's wallet; payouts and proofs use it),
+    ``consumer:<pseudonym>``, ``model_owner:<pseudonym>``, ``stake:<wallet key>`` and
+    ``unbonding:<wallet key>`` (owned by that wallet), ``treasury``, ``community_pool``, and
+    ``system:...`` / ``allocation:...`` for the protocol's own accounts.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    contributor = models.ForeignKey(
+        Contributor, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    owner = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="owned_accounts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "contributor"], condition=Q(contributor__isnull=False), name="ledger_one_account_per_contributor_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "owner"], condition=Q(owner__isnull=False), name="ledger_one_account_per_owner_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class EntryKind(models.TextChoices):
+    GENESIS = "genesis", "Genesis allocation"
+    EMISSION = "emission", "Epoch emission"
+    PAYOUT = "payout", "Contributor payout"
+    FEE = "fee", "Fee paid by a consumer"
+    FEE_SHARE = "fee_share", "Share of fees"
+    STAKE = "stake", "Stake"
+    UNSTAKE = "unstake", "Unstake request"
+    WITHDRAWAL = "withdrawal", "Withdrawal of unbonded stake"
+    SLASH = "slash", "Slash"
+    TRANSFER = "transfer", "Transfer"
+    POLICY_CHANGE = "policy_change", "Emission policy change"
+    EPOCH_SETTLED = "epoch_settled", "Epoch settled"
+
+
+RECORD_KINDS = (EntryKind.POLICY_CHANGE, EntryKind.EPOCH_SETTLED)
+
+
+class LedgerHead(models.Model):
+    """The tip of the chain, one row. Appending locks it (SELECT ... FOR UPDATE), so entries get
+    consecutive ids and each links to the one before: concurrent appends cannot fork the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_entry_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+    last_created_us = models.BigIntegerField(default=0)
+
+
+class LedgerEntry(AppendOnlyModel):
+    """One line of the journal. ``id`` is the position in the chain, assigned under the head lock."""
+
+    id = models.BigIntegerField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    debit = models.ForeignKey(
+        LedgerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    credit = models.ForeignKey(
+        LedgerAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    amount = BaseUnitsField()
+    epoch = models.PositiveIntegerField(null=True, blank=True)
+    created_us = models.BigIntegerField(help_text="Microseconds since the Unix epoch, UTC; never decreases.")
+    memo = models.TextField(blank=True, default="", help_text="Canonical JSON (sorted keys) or empty.")
+    entry_hash = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["credit", "id"], name="ledger_entry_credit"),
+            models.Index(fields=["debit", "id"], name="ledger_entry_debit"),
+            models.Index(fields=["epoch", "kind"], name="ledger_entry_epoch_kind"),
+            models.Index(fields=["created_us"], name="ledger_entry_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="ledger_entry_amount_not_negative"),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=EntryKind.GENESIS, debit__isnull=True, credit__isnull=False, amount__gt=0)
+                    | Q(kind__in=RECORD_KINDS, debit__isnull=True, credit__isnull=True, amount=0)
+                    | (
+                        Q(debit__isnull=False, credit__isnull=False, amount__gt=0)
+                        & ~Q(debit=F("credit"))
+                        & ~Q(kind__in=[EntryKind.GENESIS, *RECORD_KINDS])
+                    )
+                ),
+                name="ledger_entry_shape",
+            ),
+        ]
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromtimestamp(self.created_us / 1_000_000, tz=UTC)
+
+
+class PolicyVersion(AppendOnlyModel):
+    """The emission policy in force from ``activates_at_epoch`` until the next version.
+
+    With no version at all, settlement uses ``attribution`` with its default parameters.
+    """
+
+    name = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, help_text="Validated by simulator.economy.policy_from_dict.")
+    activates_at_epoch = models.PositiveIntegerField(unique=True)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-activates_at_epoch"]
+
+
+class EpochAttribution(models.Model):
+    """A contributor's measured attribution in one epoch, written by the attribution jobs."""
+
+    epoch = models.PositiveIntegerField()
+    contributor = models.ForeignKey(Contributor, on_delete=models.PROTECT, related_name="epoch_attributions")
+    score = models.FloatField(help_text="Share of the model's improvement; negative when harmful.")
+    judgments = models.PositiveIntegerField(default=0, help_text="Accepted judgments in the epoch.")
+    agreement = models.FloatField(
+        null=True, blank=True, help_text="Agreement with peers or gold in [0, 1], for the agreement policy."
+    )
+    flagged = models.BooleanField(default=False, help_text="Flagged by quality control: earns nothing.")
+    source_run_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["epoch", "contributor"], name="ledger_one_attribution_per_epoch"),
+            models.CheckConstraint(
+                condition=Q(agreement__isnull=True) | Q(agreement__gte=0, agreement__lte=1),
+                name="ledger_attribution_agreement_in_unit_interval",
+            ),
+        ]
+
+
+class EpochSettlement(AppendOnlyModel):
+    """What settling one epoch decided; its entries are ``first_entry_id`` .. ``last_entry_id``."""
+
+    epoch = models.PositiveIntegerField(unique=True)
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="settlements"
+    )
+    policy_name = models.CharField(max_length=64)
+    policy_params = models.JSONField()
+    emission = BaseUnitsField(help_text="This epoch's emission from the community pool.")
+    carried_in = BaseUnitsField(help_text="Carried over from earlier epochs.")
+    budget = BaseUnitsField(help_text="emission + carried_in: what the policy could pay.")
+    paid = BaseUnitsField()
+    carry_over = BaseUnitsField(help_text="budget - paid, carried to the next epoch.")
+    slashed = BaseUnitsField()
+    fees_collected = BaseUnitsField()
+    contributors = models.PositiveIntegerField(help_text="Contributors with attribution this epoch.")
+    payout_count = models.PositiveIntegerField()
+    payouts_root = models.CharField(max_length=64)
+    explanation = models.JSONField()
+    first_entry_id = models.BigIntegerField()
+    last_entry_id = models.BigIntegerField()
+    settled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-epoch"]
+
+
+class RegisteredModel(AppendOnlyModel):
+    """A model version that consumers pay to use; its owner receives the owner's share of fees."""
+
+    id = models.CharField(primary_key=True, max_length=200)
+    owner = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="models")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class FeeUsage(AppendOnlyModel):
+    """One usage report of a consumer; ``request_id`` makes the report idempotent."""
+
+    consumer = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="usages")
+    request_id = models.CharField(max_length=100)
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="usages")
+    calls = models.PositiveBigIntegerField()
+    fee = BaseUnitsField()
+    epoch = models.PositiveIntegerField(help_text="The epoch whose settlement splits this fee.")
+    entry = models.OneToOneField(LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["consumer", "request_id"], name="ledger_usage_idempotent"),
+        ]
+        indexes = [models.Index(fields=["epoch", "model"], name="ledger_usage_epoch_model")]

@@ -1,0 +1,294 @@
+"""Settling an epoch: the active emission policy turns the epoch's inputs into ledger entries.
+
+Inputs, read under the chain head's lock: the epoch's emission (``emission_for_epoch`` of the
+schedule recorded at genesis) plus what earlier epochs carried over; the ``EpochAttribution``
+rows (scores, judgment counts, agreement, quality flags); stakes (the stake accounts' balances,
+which are the bonds ``attribution_bonded`` can slash); the fees paid into escrow during the epoch.
+
+Entries, written in ONE transaction, in this order:
+1. ``emission``: community pool -> epoch rewards (the budget is this plus the carried-in rest);
+2. ``payout``: epoch rewards -> each contributor's wallet, one per paid contributor;
+3. ``slash``: stake account -> treasury, for each slash the policy decided;
+4. ``fee_share``: fee escrow -> contributors (by attribution), model owners, stakers (pro rata to
+   stake, into their wallets), treasury; one ``split_fee`` per model that earned fees;
+5. ``epoch_settled``: a record (no money) holding the payouts' Merkle root and the totals, so the
+   published root is itself covered by the hash chain.
+What the policy did not pay stays in the epoch rewards account: that is the carry-over, added
+to the next epoch's budget. Slashed tokens go to the treasury (the supply is fixed, nothing is
+burnt).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from simulator.economy.epoch import EpochInputs
+from simulator.economy.fees import split_fee
+from simulator.economy.merkle import payouts_root
+from simulator.economy.policies import params_to_dict, run_policy
+from simulator.economy.schedule import emission_for_epoch
+
+from . import conf, errors, selectors
+from .bulk import bulk_insert
+from .chain import canonical_memo
+from .fields import ExactSum
+from .models import (
+    AccountKind,
+    EntryKind,
+    EpochAttribution,
+    EpochSettlement,
+    FeeUsage,
+    LedgerAccount,
+)
+from .services import NewEntry, append_entries, head_lock, system_account
+
+
+def _require_epoch(epoch: Any) -> int:
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise errors.InvalidInput(f"epoch: expected an integer >= 0, got {epoch!r}")
+    return epoch
+
+
+def _refuse_if_not_next(epoch: int) -> None:
+    settled = EpochSettlement.objects.filter(epoch=epoch).first()
+    if settled is not None:
+        raise errors.EpochAlreadySettled(
+            f"epoch {epoch} was already settled at {settled.settled_at:%Y-%m-%d %H:%M:%S} UTC "
+            f"(root {settled.payouts_root}); an epoch is settled once"
+        )
+    expected = selectors.epoch_next()
+    if epoch != expected:
+        raise errors.EpochOutOfOrder(
+            f"epoch {epoch}: epochs are settled in order and the next one to settle is {expected}"
+        )
+
+
+def _wallet_ids(epoch: int, contributors: dict[int, str]) -> dict[int, int]:
+    """Contributor id -> wallet account id for everyone with attribution in ``epoch``; wallets
+    that do not exist yet are created in bulk (a first epoch can bring a million)."""
+    existing = dict(
+        LedgerAccount.objects.filter(
+            kind=AccountKind.CONTRIBUTOR, contributor__epoch_attributions__epoch=epoch
+        ).values_list("contributor_id", "id")
+    )
+    missing = [contributor_id for contributor_id in contributors if contributor_id not in existing]
+    if missing:
+        now = timezone.now()
+        bulk_insert(
+            LedgerAccount,
+            ("key", "kind", "contributor_id", "created_at"),
+            (
+                (selectors.wallet_key(contributors[contributor_id]), AccountKind.CONTRIBUTOR, contributor_id, now)
+                for contributor_id in missing
+            ),
+        )
+        existing = dict(
+            LedgerAccount.objects.filter(
+                kind=AccountKind.CONTRIBUTOR, contributor__epoch_attributions__epoch=epoch
+            ).values_list("contributor_id", "id")
+        )
+    return existing
+
+
+class _Inputs:
+    """What one epoch's settlement reads from the database, keyed by wallet account key."""
+
+    def __init__(self, epoch: int) -> None:
+        rows = EpochAttribution.objects.filter(epoch=epoch).values_list(
+            "contributor_id", "contributor__pseudonym", "score", "judgments", "agreement", "flagged"
+        )
+        pseudonyms: dict[int, str] = {}
+        self.scores: dict[str, float] = {}
+        self.judgments: dict[str, int] = {}
+        self.agreement: dict[str, float] = {}
+        flagged = []
+        keys_by_contributor: dict[int, str] = {}
+        for contributor_id, pseudonym, score, judgments, agreement, is_flagged in rows:
+            key = selectors.wallet_key(pseudonym)
+            pseudonyms[contributor_id] = pseudonym
+            keys_by_contributor[contributor_id] = key
+            self.scores[key] = score
+            self.judgments[key] = judgments
+            if agreement is not None:
+                self.agreement[key] = agreement
+            if is_flagged:
+                flagged.append(key)
+        self.flagged = frozenset(flagged)
+        wallet_ids = _wallet_ids(epoch, pseudonyms) if pseudonyms else {}
+        self.account_ids: dict[str, int] = {
+            keys_by_contributor[contributor_id]: account_id for contributor_id, account_id in wallet_ids.items()
+        }
+
+        # Stakes: every stake account's balance, keyed by its owner's key (the owner is paid).
+        stake_balances = selectors.balances_of_kind(kind=AccountKind.STAKER)
+        self.stake_account_ids: dict[str, int] = {}
+        self.stakes: dict[str, int] = {}
+        for stake_id, owner_id, owner_key in LedgerAccount.objects.filter(kind=AccountKind.STAKER).values_list(
+            "id", "owner_id", "owner__key"
+        ):
+            self.stake_account_ids[owner_key] = stake_id
+            self.account_ids.setdefault(owner_key, owner_id)
+            if stake_balances.get(stake_id, 0) > 0:
+                self.stakes[owner_key] = stake_balances[stake_id]
+
+        # Fees paid into escrow during the epoch, per model (each model has its own owner).
+        self.fees_by_model = [
+            (model_id, owner_key, owner_id, total)
+            for model_id, owner_key, owner_id, total in FeeUsage.objects.filter(epoch=epoch)
+            .values_list("model_id", "model__owner__key", "model__owner_id")
+            .annotate(total=ExactSum("fee"))
+            .order_by("model_id")
+            if total
+        ]
+        self.fees_collected = sum(total for *_, total in self.fees_by_model)
+        for _, owner_key, owner_id, _ in self.fees_by_model:
+            self.account_ids.setdefault(owner_key, owner_id)
+
+
+def _fee_shares(inputs: _Inputs, treasury_key: str) -> tuple[dict[tuple[str, str], int], list[dict]]:
+    """Split each model's fees; returns amounts by (part, recipient key) and each explanation."""
+    params = conf.fee_split_params()
+    eligible_scores = (
+        {key: score for key, score in inputs.scores.items() if key not in inputs.flagged}
+        if inputs.flagged
+        else inputs.scores
+    )
+    shares: dict[tuple[str, str], int] = defaultdict(int)
+    explanations = []
+    for model_id, owner_key, _, total in inputs.fees_by_model:
+        split = split_fee(
+            total, attribution_scores=eligible_scores, stakes=inputs.stakes, model_owner=owner_key, params=params
+        )
+        for part, recipients in (
+            ("contributors", split.contributors),
+            ("model_owner", split.model_owner),
+            ("stakers", split.stakers),
+        ):
+            for key, amount in recipients.items():
+                shares[(part, key)] += amount
+        if split.treasury:
+            shares[("treasury", treasury_key)] += split.treasury
+        explanations.append({"model": model_id, **split.explanation})
+    return shares, explanations
+
+
+def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
+    """Settle ``epoch`` with the policy in force, all or nothing (see the module docstring).
+
+    Refused, with the ledger unchanged: an epoch already settled, an epoch other than the next
+    one, no genesis yet, and an epoch without any ``EpochAttribution`` row (unless
+    ``allow_empty``, which settles it with nobody paid and the whole budget carried over).
+    """
+    epoch = _require_epoch(epoch)
+    with transaction.atomic():
+        head = head_lock()
+        schedule = selectors.genesis_schedule()
+        _refuse_if_not_next(epoch)
+        version, policy = selectors.policy_for_epoch(epoch=epoch)
+        if not allow_empty and not EpochAttribution.objects.filter(epoch=epoch).exists():
+            raise errors.MissingAttribution(
+                f"epoch {epoch}: no attribution scores yet (no EpochAttribution rows), and the "
+                f"{policy.name!r} policy pays by them; run the epoch's attribution job first"
+            )
+        inputs = _Inputs(epoch)
+
+        pool = system_account(key=selectors.COMMUNITY_POOL, kind=AccountKind.COMMUNITY_POOL)
+        rewards = system_account(key=selectors.EPOCH_REWARDS, kind=AccountKind.SYSTEM)
+        escrow = system_account(key=selectors.FEE_ESCROW, kind=AccountKind.SYSTEM)
+        treasury = system_account(key=selectors.TREASURY, kind=AccountKind.TREASURY)
+        inputs.account_ids[treasury.key] = treasury.id
+        escrow_balance = selectors.account_balance(account=escrow)
+        if escrow_balance != inputs.fees_collected:
+            raise errors.LedgerInconsistent(
+                f"epoch {epoch}: the fee escrow holds {escrow_balance} base units but the epoch's usage "
+                f"reports add up to {inputs.fees_collected}; run `python manage.py verify_ledger`"
+            )
+        emission = emission_for_epoch(schedule, epoch)
+        carried_in = selectors.account_balance(account=rewards)
+        result = run_policy(
+            policy,
+            EpochInputs(
+                budget=emission + carried_in,
+                fees_collected=inputs.fees_collected,
+                epoch=epoch,
+                judgment_counts=inputs.judgments,
+                agreement_rates=inputs.agreement,
+                attribution_scores=inputs.scores,
+                bonds=inputs.stakes,
+                flagged=inputs.flagged,
+            ),
+        )
+        root = payouts_root(epoch, result.payouts)
+        fee_shares, fee_explanations = _fee_shares(inputs, treasury.key)
+
+        ids = inputs.account_ids
+        entries = []
+        if emission:
+            entries.append(NewEntry(EntryKind.EMISSION, pool.id, rewards.id, emission, epoch))
+        entries.extend(
+            NewEntry(EntryKind.PAYOUT, rewards.id, ids[key], amount, epoch) for key, amount in result.payouts.items()
+        )
+        entries.extend(
+            NewEntry(EntryKind.SLASH, inputs.stake_account_ids[key], treasury.id, amount, epoch)
+            for key, amount in result.slashes.items()
+        )
+        part_memos = {part: canonical_memo({"part": part}) for part, _ in fee_shares}
+        entries.extend(
+            NewEntry(EntryKind.FEE_SHARE, escrow.id, ids[key], amount, epoch, part_memos[part])
+            for (part, key), amount in fee_shares.items()
+        )
+        totals = {
+            "emission": emission,
+            "carried_in": carried_in,
+            "budget": emission + carried_in,
+            "paid": result.total_paid,
+            "carry_over": result.carry_over,
+            "slashed": result.total_slashed,
+            "fees_collected": inputs.fees_collected,
+        }
+        entries.append(
+            NewEntry(
+                EntryKind.EPOCH_SETTLED,
+                None,
+                None,
+                0,
+                epoch,
+                canonical_memo(
+                    {
+                        "payouts_root": root,
+                        "payout_count": len(result.payouts),
+                        "policy": policy.name,
+                        "params": params_to_dict(policy),
+                        **{name: str(value) for name, value in totals.items()},
+                    }
+                ),
+            )
+        )
+        first_id, last_id = append_entries(head=head, entries=entries)
+        return EpochSettlement.objects.create(
+            epoch=epoch,
+            policy_version=version,
+            policy_name=policy.name,
+            policy_params=params_to_dict(policy),
+            contributors=len(inputs.scores),
+            payout_count=len(result.payouts),
+            payouts_root=root,
+            explanation={"policy": result.explanation, "fees": fee_explanations},
+            first_entry_id=first_id,
+            last_entry_id=last_id,
+            **totals,
+        )
+
+
+def epoch_settle_next() -> EpochSettlement | None:
+    """Settle the next epoch if its attribution has arrived; None if there is nothing to do yet.
+    What the periodic task runs."""
+    epoch = selectors.epoch_next()
+    if not EpochAttribution.objects.filter(epoch=epoch).exists():
+        return None
+    return epoch_settle(epoch=epoch)
+
