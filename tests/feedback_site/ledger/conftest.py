@@ -1,0 +1,81 @@
+"""Fixtures for the ledger: a ledger after genesis, contributors, attribution rows, funding."""
+
+import pytest
+from django.db import connection
+
+from feedback_site.accounts.roles import Role
+from feedback_site.accounts.services import user_create
+from feedback_site.ledger import selectors, services
+from feedback_site.ledger.models import EpochAttribution, LedgerEntry
+from simulator.economy.units import BASE_UNITS_PER_OPEN
+
+OPEN = BASE_UNITS_PER_OPEN
+LIQUIDITY = "allocation:liquidity"
+
+
+@pytest.fixture
+def genesis(db):
+    assert services.ledger_genesis() is True
+
+
+@pytest.fixture
+def make_person(db):
+    """A user (annotator by default) with their contributor identity."""
+
+    def make(name: str, roles=(Role.ANNOTATOR,)):
+        return user_create(username=name, password=f"pw-{name}-123", roles=list(roles))
+
+    return make
+
+
+@pytest.fixture
+def attribute(db):
+    """attribute(epoch, {user: score, ...}, flagged=(user,)) writes EpochAttribution rows."""
+
+    def write(epoch: int, scores: dict, *, flagged=(), judgments: int = 10, agreement=None):
+        EpochAttribution.objects.bulk_create(
+            [
+                EpochAttribution(
+                    epoch=epoch,
+                    contributor=user.contributor,
+                    score=score,
+                    judgments=judgments,
+                    agreement=agreement,
+                    flagged=user in flagged,
+                    source_run_id=f"run-{epoch}",
+                )
+                for user, score in scores.items()
+            ]
+        )
+
+    return write
+
+
+@pytest.fixture
+def fund(genesis):
+    """fund(user, open_amount) moves OPEN from the liquidity allocation into the user's wallet."""
+
+    def give(user, amount_open: int):
+        wallet = services.wallet_ensure(contributor=user.contributor)
+        services.ledger_transfer(source_key=LIQUIDITY, destination_key=wallet.key, amount=amount_open * OPEN)
+        return wallet
+
+    return give
+
+
+def balance_of(key: str) -> int:
+    return selectors.account_balance(account=selectors.account_by_key(key=key))
+
+
+def wallet_balance(user) -> int:
+    return balance_of(selectors.wallet_key(user.contributor.pseudonym))
+
+
+def ledger_state() -> tuple:
+    """What a refused request must leave unchanged: entry count and chain tip."""
+    last = LedgerEntry.objects.order_by("-id").values_list("id", "entry_hash").first()
+    return LedgerEntry.objects.count(), last
+
+
+def table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)

@@ -1,0 +1,211 @@
+"""Epoch settlement: conservation, carry-over, refusals that leave the ledger unchanged, policies
+from governance, slashes and the fee split."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from feedback_site.ledger import errors, selectors, services
+from feedback_site.ledger.models import EntryKind, EpochSettlement, LedgerEntry
+from feedback_site.ledger.settlement import epoch_settle
+from feedback_site.ledger.tasks import settle_epoch
+from feedback_site.ledger.verification import ledger_verify
+from simulator.economy.fees import FeeSplitParams
+from simulator.economy.merkle import payouts_root
+from simulator.economy.schedule import Allocation, ScheduleParams, allocation_amounts, emission_for_epoch
+
+from .conftest import OPEN, balance_of, ledger_state, wallet_balance
+
+SCHEDULE = ScheduleParams()
+
+
+def test_genesis_creates_the_supply_once(genesis):
+    before = ledger_state()
+    assert services.ledger_genesis() is False
+    assert ledger_state() == before
+    amounts = allocation_amounts(SCHEDULE)
+    assert balance_of("community_pool") == amounts[Allocation.COMMUNITY]
+    assert balance_of("allocation:liquidity") == amounts[Allocation.LIQUIDITY]
+    report = ledger_verify()
+    assert report.ok, report.problems
+    assert report.balances_total == SCHEDULE.total_supply == 10**27
+
+
+def test_settlement_pays_by_attribution_and_conserves_the_supply(genesis, make_person, attribute):
+    alice, bob, carol = make_person("alice"), make_person("bob"), make_person("carol")
+    attribute(0, {alice: 2.0, bob: 1.0, carol: -0.5})
+    settlement = epoch_settle(epoch=0)
+
+    budget = emission_for_epoch(SCHEDULE, 0)
+    assert settlement.emission == settlement.budget == budget and settlement.carried_in == 0
+    paid = {user.username: wallet_balance(user) for user in (alice, bob)}
+    assert paid["alice"] + paid["bob"] == settlement.paid == budget  # nothing withheld: no cap
+    assert abs(paid["alice"] - 2 * paid["bob"]) <= 2  # 2:1, give or take the largest-remainder unit
+    assert not selectors.wallet_for(contributor=carol.contributor) or wallet_balance(carol) == 0
+    assert settlement.carry_over == 0 and settlement.payout_count == 2 and settlement.contributors == 3
+    assert balance_of("community_pool") == allocation_amounts(SCHEDULE)[Allocation.COMMUNITY] - budget
+    assert settlement.payouts_root == payouts_root(0, selectors.epoch_payouts(epoch=0))
+    record = LedgerEntry.objects.get(id=settlement.last_entry_id)
+    assert record.kind == EntryKind.EPOCH_SETTLED and settlement.payouts_root in record.memo
+    report = ledger_verify()
+    assert report.ok, report.problems
+    assert report.balances_total == SCHEDULE.total_supply and report.epochs == 1
+
+
+def test_what_is_not_paid_is_carried_into_the_next_budget(genesis, make_person, attribute):
+    alice, bob = make_person("alice"), make_person("bob")
+    services.policy_activate(name="attribution", params={"max_contributor_share_bps": 1000}, activates_at_epoch=0)
+    attribute(0, {alice: 1.0, bob: 1.0})
+    first = epoch_settle(epoch=0)
+    assert first.paid == 2 * (first.budget // 10) and first.carry_over == first.budget - first.paid
+    assert balance_of("system:epoch_rewards") == first.carry_over
+    assert first.explanation["policy"]["withheld"]["contributor_cap"] == first.carry_over
+
+    attribute(1, {alice: 1.0})
+    second = epoch_settle(epoch=1)
+    assert second.carried_in == first.carry_over
+    assert second.budget == emission_for_epoch(SCHEDULE, 1) + first.carry_over
+    assert balance_of("system:epoch_rewards") == second.carry_over
+    assert ledger_verify().ok
+
+
+def test_settling_twice_is_refused_and_changes_nothing(genesis, make_person, attribute):
+    alice = make_person("alice")
+    attribute(0, {alice: 1.0})
+    epoch_settle(epoch=0)
+    before = ledger_state()
+    with pytest.raises(errors.EpochAlreadySettled, match="epoch 0 was already settled"):
+        epoch_settle(epoch=0)
+    with pytest.raises(CommandError, match="already settled"):
+        call_command("settle_epoch", "0")
+    assert ledger_state() == before and EpochSettlement.objects.count() == 1
+
+
+def test_missing_attribution_is_refused_with_the_ledger_unchanged(genesis, make_person, attribute):
+    before = ledger_state()
+    with pytest.raises(errors.MissingAttribution, match="epoch 0: no attribution scores yet"):
+        epoch_settle(epoch=0)
+    with pytest.raises(CommandError, match="the ledger is unchanged: epoch 0: no attribution"):
+        call_command("settle_epoch", "0")
+    assert ledger_state() == before and not EpochSettlement.objects.exists()
+    assert settle_epoch.apply().get() is None  # the periodic task waits for the attribution job
+
+
+def test_epochs_settle_in_order(genesis, make_person, attribute):
+    attribute(1, {make_person("alice"): 1.0})
+    with pytest.raises(errors.EpochOutOfOrder, match="the next one to settle is 0"):
+        epoch_settle(epoch=1)
+
+
+def test_no_settlement_before_genesis(db):
+    with pytest.raises(errors.GenesisMissing, match="ledger_genesis"):
+        epoch_settle(epoch=0, allow_empty=True)
+
+
+def test_an_empty_epoch_carries_the_whole_budget_when_allowed(genesis):
+    settlement = epoch_settle(epoch=0, allow_empty=True)
+    assert settlement.paid == 0 and settlement.carry_over == settlement.budget == emission_for_epoch(SCHEDULE, 0)
+    assert settlement.payouts_root == payouts_root(0, {})
+
+
+def test_flagged_contributors_earn_nothing(genesis, make_person, attribute):
+    alice, mallory = make_person("alice"), make_person("mallory")
+    attribute(0, {alice: 1.0, mallory: 5.0}, flagged=(mallory,))
+    settlement = epoch_settle(epoch=0)
+    assert wallet_balance(alice) == settlement.budget
+    assert selectors.epoch_payouts(epoch=0) == {selectors.wallet_key(alice.contributor.pseudonym): settlement.budget}
+
+
+def test_a_policy_change_applies_from_its_epoch_and_is_in_the_chain(genesis, make_person, attribute):
+    alice, bob = make_person("alice"), make_person("bob")
+    version = services.policy_activate(name="volume", params={}, activates_at_epoch=1)
+    assert version.params == {"max_contributor_share_bps": 10000}  # defaults filled in
+    assert LedgerEntry.objects.get(id=version.entry_id).kind == EntryKind.POLICY_CHANGE
+    attribute(0, {alice: 1.0, bob: 0.0}, judgments=5)
+    assert epoch_settle(epoch=0).policy_name == "attribution"  # the default until epoch 1
+    attribute(1, {alice: 1.0, bob: 0.0}, judgments=5)
+    second = epoch_settle(epoch=1)
+    assert second.policy_name == "volume" and second.policy_version == version
+    half = second.budget // 2  # bob earns by volume what attribution gave him nothing for
+    assert sorted(selectors.epoch_payouts(epoch=1).values()) == [half, second.budget - half]
+    with pytest.raises(errors.PolicyRejected, match="epoch 1 is already settled"):
+        services.policy_activate(name="volume", params={}, activates_at_epoch=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("lottery", {}, "unknown policy 'lottery'"),
+        ("attribution", {"bonus": 1}, "unknown field 'bonus'"),
+        ("attribution", {"max_contributor_share_bps": 20000}, "max_contributor_share_bps"),
+        ("attribution", [1, 2], "parameters must be an object"),
+    ],
+)
+def test_bad_policies_are_refused(genesis, name, params, message):
+    before = ledger_state()
+    with pytest.raises(errors.PolicyRejected, match=message):
+        services.policy_activate(name=name, params=params, activates_at_epoch=0)
+    assert ledger_state() == before
+
+
+def test_bonded_policy_slashes_stake_of_harmful_contributors(genesis, make_person, attribute, fund):
+    good, harmful = make_person("good"), make_person("harmful")
+    fund(harmful, 1000)
+    services.stake_add(contributor=harmful.contributor, amount=1000 * OPEN)
+    services.policy_activate(
+        name="attribution_bonded",
+        params={"slash_rate_bps": 5000, "fee_multiple_bps": None, "max_cluster_share_bps": 10000},
+        activates_at_epoch=0,
+    )
+    attribute(0, {good: 2.0, harmful: -2.0})
+    settlement = epoch_settle(epoch=0)
+    assert settlement.slashed == 500 * OPEN  # the largest harm: half the bond
+    assert selectors.stake_at(account=selectors.wallet_for(contributor=harmful.contributor)) == 500 * OPEN
+    assert balance_of("treasury") == 500 * OPEN
+    assert wallet_balance(good) == settlement.budget
+    assert ledger_verify().ok
+
+
+def test_fees_are_split_at_settlement(genesis, make_person, attribute, fund):
+    alice, bob, owner, buyer, staker = (make_person(n) for n in ("alice", "bob", "owner", "buyer", "staker"))
+    services.model_register(model_id="rm-v1", owner=owner)
+    consumer = services.consumer_account_open(user=buyer)
+    services.ledger_transfer(source_key="allocation:liquidity", destination_key=consumer.key, amount=1000 * OPEN)
+    fund(staker, 100)
+    services.stake_add(contributor=staker.contributor, amount=100 * OPEN)
+    services.fee_record(user=buyer, request_id="r1", model_id="rm-v1", calls=10, fee=700 * OPEN)
+    services.fee_record(user=buyer, request_id="r2", model_id="rm-v1", calls=5, fee=300 * OPEN)
+    assert balance_of("system:fee_escrow") == 1000 * OPEN
+
+    attribute(0, {alice: 2.0, bob: 1.0})
+    settlement = epoch_settle(epoch=0)
+    split = FeeSplitParams()
+    assert settlement.fees_collected == 1000 * OPEN
+    assert balance_of("system:fee_escrow") == 0
+    assert balance_of(f"model_owner:{owner.contributor.pseudonym}") == 1000 * OPEN * split.model_owner_bps // 10000
+    assert balance_of("treasury") == 1000 * OPEN * split.treasury_bps // 10000
+    assert wallet_balance(staker) == 1000 * OPEN * split.stakers_bps // 10000  # the only staker
+    contributors_part = 1000 * OPEN * split.contributors_bps // 10000
+    emission_paid = selectors.epoch_payouts(epoch=0)
+    assert wallet_balance(alice) - emission_paid[selectors.wallet_key(alice.contributor.pseudonym)] - contributors_part * 2 // 3 in (0, 1)
+    assert ledger_verify().ok
+
+
+def test_command_and_task_settle(genesis, make_person, attribute, capsys):
+    attribute(0, {make_person("alice"): 1.0})
+    call_command("settle_epoch", "0")
+    assert "Epoch 0 settled with attribution" in capsys.readouterr().out
+    assert settle_epoch.apply(args=[0]).get() == EpochSettlement.objects.get(epoch=0).id  # twice is safe
+    attribute(1, {make_person("bob"): 1.0})
+    assert settle_epoch.apply().get() == EpochSettlement.objects.get(epoch=1).id  # the next one
+
+
+def test_entries_of_a_settlement_are_one_block(genesis, make_person, attribute):
+    people = [make_person(f"p{i}") for i in range(30)]
+    attribute(0, {p: float(i + 1) for i, p in enumerate(people)})
+    settlement = epoch_settle(epoch=0)
+    kinds = list(
+        LedgerEntry.objects.filter(id__gte=settlement.first_entry_id, id__lte=settlement.last_entry_id)
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds == ["emission"] + ["payout"] * 30 + ["epoch_settled"]
