@@ -190,12 +190,7 @@ def _reliability_estimate(datanet_id: int, cutoff: int, excluded: frozenset[str]
     """Dawid-Skene label and posterior of every judged comparison of the snapshot."""
     from rlhf.quality import dawid_skene_estimate
 
-    records = [
-        {"comparison_id": str(j.comparison_id), "annotator_id": j.contributor, "choice": j.choice, "strength": j.strength,
-         "shown_left": j.shown_left, "time_spent_ms": j.time_spent_ms}
-        for j in _judgments(datanet_id, cutoff)
-        if j.contributor not in excluded
-    ]
+    records = judgment_quality_records(datanet_id, cutoff, excluded)
     if not records:
         return {}
     gold = {str(c): g for c, g in Comparison.objects.filter(datanet_id=datanet_id).exclude(gold_choice="").values_list("id", "gold_choice")}
@@ -338,6 +333,7 @@ def snapshot_digest(
             yield row
 
     log_sha = write_jsonl(counted(feedback_log_rows(probe)), None)
+    agreement = _snapshot_alpha(datanet.id, cutoff_judgment_id, frozenset(excluded or []))
     content_hash = hashlib.sha256(f"trl:{trl_sha}\nlog:{log_sha}\n".encode()).hexdigest()
     counts = {**stats.as_dict(), "judgment_events": events, "annotators": len(annotators)}
     metadata = {
@@ -347,8 +343,26 @@ def snapshot_digest(
         "trl_sha256": trl_sha,
         "log_sha256": log_sha,
         "excluded_contributors": sorted(excluded or []),
+        "agreement": agreement,
     }
     return SnapshotDigest(content_hash=content_hash, counts=counts, metadata=metadata)
+
+
+def _snapshot_alpha(datanet_id: int, cutoff: int, excluded: frozenset[str]) -> dict:
+    """Krippendorff's alpha (with its bootstrap interval) over the snapshot's own judgments."""
+    from rlhf.quality import krippendorff_alpha
+
+    return {"krippendorff_alpha": krippendorff_alpha(judgment_quality_records(datanet_id, cutoff, excluded), seed=0).as_dict()}
+
+
+def judgment_quality_records(datanet_id: int, cutoff: int, excluded: frozenset[str] = frozenset()) -> list[dict]:
+    """The snapshot's judgment events as `rlhf.quality` reads them (it keeps each annotator's latest per comparison)."""
+    return [
+        {"comparison_id": str(j.comparison_id), "annotator_id": j.contributor, "choice": j.choice, "strength": j.strength,
+         "shown_left": j.shown_left, "time_spent_ms": j.time_spent_ms}
+        for j in _judgments(datanet_id, cutoff)
+        if j.contributor not in excluded
+    ]
 
 
 EXPORT_FORMATS = ("trl", "hf", "log")

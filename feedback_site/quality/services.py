@@ -13,31 +13,12 @@ from django.utils import timezone
 
 from feedback_site.accounts.models import Contributor
 from feedback_site.annotation import errors
+from feedback_site.annotation.exports import judgment_quality_records
 from feedback_site.annotation.models import Comparison, Datanet, Judgment
 
 from .models import Exclusion, QualityReport, QualityState
 
 GOLD_CHOICES = ("a", "b", "tie")
-
-
-def quality_judgment_records(*, datanet_id: int, cutoff: int | None = None) -> list[dict]:
-    """Every judgment event in id order, as `rlhf.quality` reads them (it keeps each annotator's latest per comparison)."""
-    rows = Judgment.objects.filter(datanet_id=datanet_id)
-    if cutoff is not None:
-        rows = rows.filter(id__lte=cutoff)
-    return [
-        {
-            "comparison_id": str(cid),
-            "annotator_id": pseudonym,
-            "choice": choice,
-            "strength": strength,
-            "shown_left": shown_left,
-            "time_spent_ms": spent,
-        }
-        for cid, pseudonym, choice, strength, shown_left, spent in rows.order_by("id")
-        .values_list("comparison_id", "annotator__contributor__pseudonym", "choice", "strength", "shown_left", "time_spent_ms")
-        .iterator(chunk_size=5000)
-    ]
 
 
 def quality_gold(*, datanet_id: int) -> dict[str, str]:
@@ -53,7 +34,7 @@ def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
 
     started = time.perf_counter()
     cutoff = Judgment.objects.filter(datanet=datanet).aggregate(m=Max("id"))["m"] or 0
-    records = quality_judgment_records(datanet_id=datanet.id, cutoff=cutoff)
+    records = judgment_quality_records(datanet.id, cutoff)
     report = quality_report(records, quality_gold(datanet_id=datanet.id), seed=seed)
     return QualityReport.objects.create(
         datanet=datanet, cutoff_judgment_id=cutoff, judgments=len(records), seed=seed, report=report,

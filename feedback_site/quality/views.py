@@ -27,6 +27,7 @@ def dashboard(request, slug):
         "latest": latest,
         "report": latest.report if latest else None,
         "flagged": [a for a in annotators if a["flags"]],
+        "pairs": sorted(latest.report["pairwise_agreement"], key=lambda p: -p["shared_comparisons"])[:50] if latest else [],
         "annotators": annotators,
         "alpha_chart": line_chart_svg(
             [(r.computed_at.strftime("%Y-%m-%d %H:%M"), r.report["alpha"]["value"]) for r in reports], label="Krippendorff's alpha over time"

@@ -57,6 +57,8 @@ def test_reliability_weighted_export_and_exclusions_are_recorded(harmless, engin
     assert snapshot.metadata["aggregation"] == "reliability"
     assert snapshot.metadata["excluded_contributors"] == [flipper]
     assert snapshot.metadata["exclusions"][0]["reason"] == "flips labels"
+    alpha = snapshot.metadata["agreement"]["krippendorff_alpha"]
+    assert alpha["value"] is not None and alpha["ci95"][0] <= alpha["value"] <= alpha["ci95"][1]  # alpha per snapshot
     rows = list(trl_rows(snapshot))
     assert rows and all(flipper not in r["contributor_ids"] for r in rows)
     assert all(r["margin"] >= 0 for r in rows)
