@@ -1,4 +1,7 @@
-"""Fixtures for the ledger: a ledger after genesis, contributors, attribution rows, funding."""
+"""Fixtures for the ledger: a ledger after genesis, contributors, attribution rows, funding;
+and raw-SQL helpers for editing tables behind the application's back."""
+
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
@@ -79,3 +82,28 @@ def ledger_state() -> tuple:
 
 def table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+@contextmanager
+def trigger_off(model):
+    """Edit a table behind the application's back: switch its append-only trigger off for the
+    statements inside (both databases run DDL inside the test's transaction, so it is undone)."""
+    name = f"{model._meta.db_table}_append_only"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Deferred foreign-key checks pending in the test's transaction would block ALTER TABLE.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"ALTER TABLE {table(model)} DISABLE TRIGGER {name}")
+            yield cursor
+            cursor.execute(f"ALTER TABLE {table(model)} ENABLE TRIGGER {name}")
+        else:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = %s", [name])
+            (create_sql,) = cursor.fetchone()
+            cursor.execute(f"DROP TRIGGER {name}")
+            yield cursor
+            cursor.execute(create_sql)
+
+
+def db_amount(value: int):
+    """An amount as raw SQL stores it: digits as text on SQLite, a numeric on PostgreSQL."""
+    return str(value) if connection.vendor == "sqlite" else value
