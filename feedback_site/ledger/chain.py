@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -74,3 +75,26 @@ def chain_hashes(previous: bytes, rows: Iterable[tuple]) -> Iterator[bytes]:
             + (memo.encode("utf-8") if memo else b"")
         ).digest()
         yield previous
+
+
+# The same encoding, produced by the database when the chain is verified: these columns joined
+# by "|" (a PostgreSQL COPY with DELIMITER '|', or SQL concatenation) give ``entry_hash|encoding``
+# for each entry, so the check hashes bytes straight from the database. COPY's text format
+# escapes backslashes, the delimiter and control characters; ``copy_unescape`` undoes that.
+LINE_COLUMNS = (
+    "entry_hash",
+    "id",
+    "kind",
+    "COALESCE(debit_id, 0)",
+    "COALESCE(credit_id, 0)",
+    "amount",
+    "COALESCE(epoch, -1)",
+    "created_us",
+    "memo",
+)
+_COPY_ESCAPES = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def copy_unescape(text: bytes) -> bytes:
+    """Undo PostgreSQL COPY text escaping (``\\\\``, ``\\|``, ``\\n``, ...)."""
+    return re.sub(rb"\\(.)", lambda match: _COPY_ESCAPES.get(match.group(1), match.group(1)), text, flags=re.DOTALL)

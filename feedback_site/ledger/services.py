@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 
@@ -50,9 +49,9 @@ GENESIS_ACCOUNTS = {
 }
 
 
-@dataclass(frozen=True)
-class NewEntry:
-    """An entry about to be appended; the id, time and hash are given by ``append_entries``."""
+class NewEntry(NamedTuple):
+    """An entry about to be appended; the id, time and hash are given by ``append_entries``.
+    A NamedTuple: settlement builds a million of them."""
 
     kind: str
     debit_id: int | None
@@ -87,8 +86,8 @@ def append_entries(*, head: LedgerHead, entries: Sequence[NewEntry]) -> tuple[in
     created_us = max(time.time_ns() // 1000, head.last_created_us)
     first = head.last_entry_id + 1
     rows = [
-        (first + offset, e.kind, e.debit_id, e.credit_id, e.amount, e.epoch, created_us, e.memo)
-        for offset, e in enumerate(entries)
+        (entry_id, kind, debit_id, credit_id, amount, epoch, created_us, memo)
+        for entry_id, (kind, debit_id, credit_id, amount, epoch, memo) in enumerate(entries, start=first)
     ]
     hashes = [digest.hex() for digest in chain_hashes(bytes.fromhex(head.last_hash), rows)]
     bulk_insert(LedgerEntry, ENTRY_FIELDS, (row + (digest,) for row, digest in zip(rows, hashes, strict=True)))

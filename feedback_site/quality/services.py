@@ -42,14 +42,24 @@ def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
     )
 
 
+# datanet id -> when this process last queued a recomputation. For the first half of the debounce
+# window the task cannot have started yet (it waits the whole window), so a judgment arriving then is
+# certainly picked up by it and the database need not be asked: the hot path of every submit.
+_recently_queued: dict[int, float] = {}
+
+
 def quality_recompute_request(*, datanet_id: int) -> None:
     """Queues one recomputation after a quiet period, however many judgments arrive meanwhile (debounce)."""
-    state, _ = QualityState.objects.get_or_create(datanet_id=datanet_id)
-    claimed = QualityState.objects.filter(pk=state.pk, scheduled_at__isnull=True).update(scheduled_at=timezone.now())
+    delay = settings.QUALITY_RECOMPUTE_DELAY_SECONDS
+    if time.monotonic() - _recently_queued.get(datanet_id, float("-inf")) < delay / 2:
+        return
+    claimed = QualityState.objects.filter(datanet_id=datanet_id, scheduled_at__isnull=True).update(scheduled_at=timezone.now())
+    if not claimed:
+        _, claimed = QualityState.objects.get_or_create(datanet_id=datanet_id, defaults={"scheduled_at": timezone.now()})
     if claimed:
+        _recently_queued[datanet_id] = time.monotonic()
         from .tasks import quality_recompute
 
-        delay = settings.QUALITY_RECOMPUTE_DELAY_SECONDS
         transaction.on_commit(lambda: quality_recompute.apply_async(args=[datanet_id], countdown=delay))
 
 

@@ -27,6 +27,14 @@ def own_rows(n: int, responses: int = 2, prefix: str = "q") -> list[dict]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_debounce():
+    """The quality debounce remembers queued Datanets per process; ids repeat across tests."""
+    from feedback_site.quality import services as quality_services
+
+    quality_services._recently_queued.clear()
+
+
 @pytest.fixture
 def engineer(db):
     return user_create(username="eng", password="pw-eng-123", roles=[Role.ML_ENGINEER])
