@@ -23,8 +23,10 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 
 from django.db import connection, transaction
 
@@ -34,6 +36,9 @@ from .chain import LINE_COLUMNS, ZERO_HASH, copy_unescape
 from .models import RECORD_KINDS, EntryKind, EpochSettlement, LedgerAccount, LedgerEntry, LedgerHead
 
 CHUNK_ROWS = 20_000
+# Epochs with at least this many payouts have their Merkle root computed in a second process
+# (spawned, so it shares no database connection), in parallel with the chain check.
+OFFLOAD_ROOT_PAYOUTS = 100_000
 MAX_PROBLEMS = 100
 _KINDS = frozenset(kind.encode() for kind in EntryKind.values)
 _RECORDS = frozenset(str(kind).encode() for kind in RECORD_KINDS)
@@ -106,6 +111,8 @@ class _Checker:
         self.open_epochs: dict[int, dict[str, int]] = defaultdict(dict)
         self.payout_tallies: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self.records: dict[int, tuple[int, dict]] = {}
+        self.roots: list[tuple[int, int, str | None, str | Future]] = []
+        self.root_pool: ProcessPoolExecutor | None = None
 
     def problem(self, entry_id: int | None, message: str) -> None:
         if len(self.report.problems) < MAX_PROBLEMS:
@@ -222,15 +229,29 @@ class _Checker:
                 f"the record says {data.get('paid')} in {data.get('payout_count')}",
             )
         if self.account_keys is not None:
-            root = payouts_root(epoch, self.open_epochs.pop(epoch, {}))
-            if root != data.get("payouts_root"):
+            payouts = self.open_epochs.pop(epoch, {})
+            if len(payouts) >= OFFLOAD_ROOT_PAYOUTS:
+                # A big tree is hashed in another process while this one goes on with the chain.
+                if self.root_pool is None:
+                    self.root_pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+                root = self.root_pool.submit(payouts_root, epoch, payouts)
+            else:
+                root = payouts_root(epoch, payouts)
+            self.roots.append((entry_id, epoch, data.get("payouts_root"), root))
+
+    def _compare_roots(self) -> None:
+        for entry_id, epoch, published, root in self.roots:
+            root = root.result() if isinstance(root, Future) else root
+            if root != published:
                 self.problem(
                     entry_id,
-                    f"epoch {epoch}: the payout entries hash to the Merkle root {root}, "
-                    f"not the published {data.get('payouts_root')}",
+                    f"epoch {epoch}: the payout entries hash to the Merkle root {root}, not the published {published}",
                 )
+        if self.root_pool is not None:
+            self.root_pool.shutdown()
 
     def finish(self, last_entry_id: int) -> None:
+        self._compare_roots()
         for epoch, (paid, count) in self.payout_tallies.items():
             self.problem(None, f"epoch {epoch}: {count} payout entries ({paid} base units) without an epoch_settled record")
         settlements = {s.epoch: s for s in EpochSettlement.objects.filter(last_entry_id__lte=last_entry_id)}

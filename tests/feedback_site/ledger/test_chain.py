@@ -178,3 +178,13 @@ def test_wallet_balance_is_derived_from_entries(settled):
     payouts = selectors.epoch_payouts(epoch=0)
     assert wallet_balance(alice) == 10 * OPEN + payouts[selectors.wallet_key(alice.contributor.pseudonym)]
     assert wallet_balance(bob) == payouts[selectors.wallet_key(bob.contributor.pseudonym)]
+
+
+def test_memos_with_delimiters_escapes_and_unicode_verify(genesis):
+    from feedback_site.ledger import services
+
+    note = 'pipe | backslash \\ newline \n tab \t quote " accents é € \\n'
+    entry = services.ledger_transfer(source_key="allocation:liquidity", destination_key="treasury", amount=1, note=note)
+    assert "|" in entry.memo and "\\" in entry.memo
+    report = ledger_verify()
+    assert report.ok, report.problems

@@ -8,7 +8,7 @@ from feedback_site.ledger import services, verification
 from feedback_site.ledger.models import LedgerEntry
 from feedback_site.ledger.schedule import LEDGER_BEAT_SCHEDULE
 
-from .conftest import OPEN, balance_of, table, trigger_off
+from .conftest import OPEN, balance_of, db_amount, table, trigger_off
 
 
 def test_genesis_command_is_idempotent(db, capsys):
@@ -51,3 +51,17 @@ def test_beat_schedule_names_the_registered_task():
 
     for entry in LEDGER_BEAT_SCHEDULE.values():
         assert entry["task"] in current_app.tasks
+
+
+def test_big_trees_are_hashed_in_a_second_process(genesis, make_person, attribute, monkeypatch):
+    from feedback_site.ledger.settlement import epoch_settle
+
+    attribute(0, {make_person("alice"): 1.0, make_person("bob"): 2.0})
+    settlement = epoch_settle(epoch=0)
+    monkeypatch.setattr(verification, "OFFLOAD_ROOT_PAYOUTS", 1)
+    assert verification.ledger_verify().ok
+    payout = LedgerEntry.objects.filter(kind="payout").order_by("id").first()
+    with trigger_off(LedgerEntry) as cursor:
+        cursor.execute(f"UPDATE {table(LedgerEntry)} SET amount = %s WHERE id = %s", [db_amount(payout.amount + 1), payout.id])
+    problems = [str(p) for p in verification.ledger_verify().problems]
+    assert any("Merkle root" in p and f"entry {settlement.last_entry_id}" in p for p in problems)
