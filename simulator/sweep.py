@@ -1,0 +1,455 @@
+"""Monte Carlo sweeps: scenarios x policies x seeds, run in parallel, stored as Parquet.
+
+    config = SweepConfig.from_file("sweeps/standard.yaml")
+    run_sweep(config)                          # local processes (config.processes)
+    run_sweep(config, executor=my_executor)    # anything with .map(fn, iterable), e.g. Celery-backed
+
+One run is a :class:`RunSpec`: plain JSON-ready data (the scenario's full definition, the policy
+and its parameters, the seed, the engine), so it can travel to another process or machine. The
+pure function :func:`run_one` turns a spec into one Parquet file of per-epoch metrics (or its bytes),
+and depends on nothing but the spec: the same sweep gives the same numbers on 1 process, on 8, or
+on Celery workers.
+
+Seeds: run (scenario, seed index) gets ``SeedSequence(root_seed, spawn_key=(crc32(scenario name),
+seed index))``; every policy of a scenario sees the same seeds (common random numbers, so policy
+differences are not seed noise). Entropy and spawn key are recorded per run.
+
+Output folder:
+    manifest.json    what produced the numbers: code version, library versions, scenarios, policy
+                     parameters, seeds, calibration file and its hash, metric descriptions
+    metrics.parquet  one row per run and epoch: run_id, scenario, policy, seed_index + METRICS
+    runs.parquet     one row per run: identifiers, seed, and every metric at the last epoch
+    runs/            one Parquet file per run, as run_one wrote it
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import platform
+import subprocess
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from simulator.economy.policies import POLICIES, params_to_dict, policy_from_dict
+from simulator.metrics import METRICS
+from simulator.model import ENGINES, make_model
+from simulator.params import ScenarioError
+from simulator.scenarios import STANDARD_SCENARIOS, load_scenario, scenario_data
+from simulator.settlement import SETTLEMENT_MODES
+
+MANIFEST_FORMAT = "ledgerloop.simulator.sweep.v1"
+ID_COLUMNS = ("run_id", "scenario", "policy", "seed_index")
+
+
+class SweepError(ValueError):
+    pass
+
+
+# --- one run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one simulation run needs, as plain data."""
+
+    run_id: str
+    scenario: dict[str, Any]  # the scenario's full data (Scenario.to_data())
+    policy: str  # the label of the policy variant (usually its name)
+    policy_name: str
+    policy_params: dict[str, Any]
+    seed_index: int
+    seed_entropy: int
+    seed_spawn_key: tuple[int, ...]
+    engine: str = "vectorized"
+    settlement: str | None = None
+    calibration: dict[str, Any] | None = None
+    replay_log: str | None = None
+    out_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        data = dict(data)
+        data["seed_spawn_key"] = tuple(data["seed_spawn_key"])
+        return cls(**data)
+
+    @property
+    def seed(self) -> np.random.SeedSequence:
+        return np.random.SeedSequence(self.seed_entropy, spawn_key=self.seed_spawn_key)
+
+
+def _metrics_table(columns: dict[str, list], spec: RunSpec) -> Any:
+    import pyarrow as pa
+
+    epochs = len(columns["epoch"])
+    arrays = {
+        "run_id": pa.array([spec.run_id] * epochs, pa.string()),
+        "scenario": pa.array([spec.scenario["name"]] * epochs, pa.string()),
+        "policy": pa.array([spec.policy] * epochs, pa.string()),
+        "seed_index": pa.array([spec.seed_index] * epochs, pa.int64()),
+    }
+    types = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_()}
+    for metric in METRICS:
+        arrays[metric.name] = pa.array(columns[metric.name], types[metric.dtype])
+    return pa.table(arrays)
+
+
+def run_one(spec: RunSpec | dict[str, Any]) -> str | bytes:
+    """Run one simulation; write its metrics as Parquet to ``out_dir/runs/<run_id>.parquet`` and
+    return that path, or return the Parquet bytes when the spec has no ``out_dir``.
+
+    Pure in the sense that matters for a sweep: the result depends only on the spec.
+    """
+    import pyarrow.parquet as pq
+
+    from simulator.calibration import apply_calibration
+
+    if isinstance(spec, dict):
+        spec = RunSpec.from_dict(spec)
+    scenario = load_scenario(spec.scenario)
+    if spec.calibration is not None:
+        scenario = apply_calibration(scenario, spec.calibration)
+    replay = None
+    if spec.replay_log is not None:
+        from simulator.replay import ReplayLog
+
+        replay = ReplayLog.from_file(spec.replay_log)
+        scenario = scenario.with_changes(epochs=min(scenario.epochs, replay.days))
+    policy = policy_from_dict(spec.policy_name, spec.policy_params)
+    model = make_model(
+        spec.engine, scenario, policy, seed=spec.seed, settlement_mode=spec.settlement, replay=replay
+    )
+    table = _metrics_table(model.run(), spec)
+    if spec.out_dir is None:
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+    path = Path(spec.out_dir) / "runs" / f"{spec.run_id}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return str(path)
+
+
+def _timed_run_one(spec: RunSpec) -> tuple[str | bytes, float]:
+    start = time.perf_counter()
+    result = run_one(spec)
+    return result, time.perf_counter() - start
+
+
+# --- a sweep ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyVariant:
+    label: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: every scenario crossed with every policy, ``seeds`` runs each."""
+
+    name: str = "sweep"
+    scenarios: tuple[str, ...] = STANDARD_SCENARIOS
+    policies: tuple[PolicyVariant, ...] = tuple(PolicyVariant(name, name) for name in POLICIES)
+    seeds: int = 8
+    root_seed: int = 0
+    engine: str = "vectorized"
+    settlement: str | None = None
+    processes: int = 1
+    output: str = "var/sweeps/sweep"
+    epochs: int | None = None
+    calibration: str | None = None
+    replay: str | None = None
+    base_dir: str = "."  # relative paths in a config file are relative to the file
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise SweepError(f"sweep {self.name!r}: seeds must be >= 1, got {self.seeds}")
+        if self.processes < 1:
+            raise SweepError(f"sweep {self.name!r}: processes must be >= 1, got {self.processes}")
+        if self.engine not in ENGINES:
+            raise SweepError(
+                f"sweep {self.name!r}: engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
+            )
+        if self.settlement is not None and self.settlement not in SETTLEMENT_MODES:
+            raise SweepError(f"sweep {self.name!r}: settlement must be one of {', '.join(SETTLEMENT_MODES)}")
+        if not self.scenarios or not self.policies:
+            raise SweepError(f"sweep {self.name!r}: give at least one scenario and one policy")
+        labels = [variant.label for variant in self.policies]
+        if len(set(labels)) != len(labels):
+            raise SweepError(f"sweep {self.name!r}: policy labels must be distinct, got {labels}")
+        for variant in self.policies:
+            try:
+                policy_from_dict(variant.name, variant.params)
+            except (TypeError, ValueError) as error:
+                raise SweepError(f"sweep {self.name!r}: policy {variant.label!r}: {error}") from None
+
+    def resolve(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        candidate = Path(path)
+        return str(candidate if candidate.is_absolute() else Path(self.base_dir) / candidate)
+
+    @classmethod
+    def from_data(
+        cls, data: dict[str, Any], *, where: str = "sweep config", base_dir: str = "."
+    ) -> SweepConfig:
+        if not isinstance(data, dict):
+            raise SweepError(f"{where}: expected a mapping of field: value")
+        known = {f.name for f in dataclasses.fields(cls)} - {"base_dir"}
+        unknown = set(data) - known
+        if unknown:
+            raise SweepError(
+                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
+        values = dict(data)
+        if "scenarios" in values:
+            values["scenarios"] = tuple(str(name) for name in values["scenarios"])
+        if "policies" in values:
+            values["policies"] = tuple(
+                _policy_variant(item, f"{where}.policies[{i}]") for i, item in enumerate(values["policies"])
+            )
+        for name in ("seeds", "root_seed", "processes", "epochs"):
+            if (
+                name in values
+                and values[name] is not None
+                and (isinstance(values[name], bool) or not isinstance(values[name], int))
+            ):
+                raise SweepError(f"{where}.{name}: expected an integer, got {values[name]!r}")
+        try:
+            return cls(**values, base_dir=base_dir)
+        except TypeError as error:
+            raise SweepError(f"{where}: {error}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SweepConfig:
+        import yaml
+
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise SweepError(f"{path}: cannot read sweep config: {error}") from None
+        return cls.from_data(data, where=str(path), base_dir=str(path.parent))
+
+
+def _policy_variant(item: Any, where: str) -> PolicyVariant:
+    if isinstance(item, str):
+        return PolicyVariant(item, item)
+    if isinstance(item, dict) and "policy" in item and set(item) <= {"policy", "label", "params"}:
+        return PolicyVariant(
+            str(item.get("label", item["policy"])), str(item["policy"]), dict(item.get("params") or {})
+        )
+    raise SweepError(
+        f"{where}: a policy is a name, or {{policy: NAME, label: TEXT, params: {{...}}}}; got {item!r}"
+    )
+
+
+def seed_for(root_seed: int, scenario_name: str, seed_index: int) -> tuple[int, tuple[int, ...]]:
+    """(entropy, spawn key) of a run's SeedSequence; stable across sweeps that share the root."""
+    return root_seed, (zlib.crc32(scenario_name.encode("utf-8")), seed_index)
+
+
+def build_specs(config: SweepConfig) -> list[RunSpec]:
+    """Every run of the sweep, in a fixed order: scenario, then policy, then seed."""
+    calibration = None
+    if config.calibration is not None:
+        from simulator.calibration import load_calibration
+
+        calibration = load_calibration(config.resolve(config.calibration))
+    specs = []
+    output = config.resolve(config.output)
+    for reference in config.scenarios:
+        try:
+            data = scenario_data(
+                config.resolve(reference) if reference.endswith((".yaml", ".yml", ".json")) else reference
+            )
+            scenario = load_scenario(data)
+        except ScenarioError as error:
+            raise SweepError(f"sweep {config.name!r}: {error}") from None
+        if config.epochs is not None:
+            scenario = scenario.with_changes(epochs=config.epochs)
+        scenario_dict = scenario.to_data()
+        for variant in config.policies:
+            for seed_index in range(config.seeds):
+                entropy, spawn_key = seed_for(config.root_seed, scenario.name, seed_index)
+                specs.append(
+                    RunSpec(
+                        run_id=f"{scenario.name}__{variant.label}__{seed_index:04d}",
+                        scenario=scenario_dict,
+                        policy=variant.label,
+                        policy_name=variant.name,
+                        policy_params=variant.params,
+                        seed_index=seed_index,
+                        seed_entropy=entropy,
+                        seed_spawn_key=spawn_key,
+                        engine=config.engine,
+                        settlement=config.settlement,
+                        calibration=calibration,
+                        replay_log=config.resolve(config.replay),
+                        out_dir=output,
+                    )
+                )
+    run_ids = [spec.run_id for spec in specs]
+    if len(set(run_ids)) != len(run_ids):
+        raise SweepError(f"sweep {config.name!r}: two scenarios share a name; run ids must be distinct")
+    return specs
+
+
+class Executor(Protocol):
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any]) -> Iterator[Any]: ...
+
+
+def _git_version() -> dict[str, Any]:
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+    if commit.returncode != 0:
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+
+
+def _versions() -> dict[str, str]:
+    import mesa
+    import pyarrow
+    import scipy
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "mesa": mesa.__version__,
+        "pyarrow": pyarrow.__version__,
+        "scipy": scipy.__version__,
+        **{f"policy.{name}": str(spec.version) for name, spec in POLICIES.items()},
+    }
+
+
+def manifest(config: SweepConfig, specs: list[RunSpec], timings: dict[str, float]) -> dict[str, Any]:
+    from simulator.calibration import file_sha256
+
+    calibration = None
+    if config.calibration is not None:
+        path = config.resolve(config.calibration)
+        calibration = {"file": Path(path).name, "sha256": file_sha256(path), "data": specs[0].calibration}
+    replay = None
+    if config.replay is not None:
+        path = config.resolve(config.replay)
+        replay = {"file": Path(path).name, "sha256": file_sha256(path)}
+    return {
+        "format": MANIFEST_FORMAT,
+        "name": config.name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": _git_version(),
+        "versions": _versions(),
+        "engine": config.engine,
+        "settlement": config.settlement or ("grouped" if config.engine == "vectorized" else "per_account"),
+        "processes": config.processes,
+        "root_seed": config.root_seed,
+        "seeds": config.seeds,
+        "seed_rule": "SeedSequence(root_seed, spawn_key=(crc32(scenario name), seed_index)); shared by the policies of a scenario",
+        "scenarios": {spec.scenario["name"]: spec.scenario for spec in specs},
+        "policies": {
+            variant.label: {
+                "policy": variant.name,
+                "version": POLICIES[variant.name].version,
+                "params": params_to_dict(policy_from_dict(variant.name, variant.params)),
+            }
+            for variant in config.policies
+        },
+        "calibration": calibration,
+        "replay": replay,
+        "runs": [
+            {
+                "run_id": spec.run_id,
+                "scenario": spec.scenario["name"],
+                "policy": spec.policy,
+                "seed_index": spec.seed_index,
+                "seed_entropy": spec.seed_entropy,
+                "seed_spawn_key": list(spec.seed_spawn_key),
+                "file": f"runs/{spec.run_id}.parquet",
+                "wall_seconds": round(timings.get(spec.run_id, float("nan")), 3),
+            }
+            for spec in specs
+        ],
+        "metrics": [dataclasses.asdict(metric) for metric in METRICS],
+        "money_unit": "micro-OPEN (1 sim unit = 1e-6 OPEN = 1e12 base units)",
+        "files": {"metrics": "metrics.parquet", "runs": "runs.parquet", "per_run": "runs/"},
+    }
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    executor: Executor | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Run every run of ``config``; returns the output folder (see the module docstring)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    specs = build_specs(config)
+    output = Path(config.resolve(config.output))
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if executor is not None:
+        results = list(executor.map(_timed_run_one, specs))
+    elif config.processes == 1:
+        results = [_timed_run_one(spec) for spec in specs]
+    else:
+        with ProcessPoolExecutor(max_workers=config.processes, mp_context=_process_context()) as pool:
+            results = list(pool.map(_timed_run_one, specs, chunksize=1))
+    timings = {spec.run_id: seconds for spec, (_, seconds) in zip(specs, results, strict=True)}
+    tables = [
+        pq.read_table(path) if isinstance(path, str) else pq.read_table(io.BytesIO(path))
+        for path, _ in results
+    ]
+    metrics = pa.concat_tables(tables)
+    pq.write_table(metrics, output / "metrics.parquet")
+    pq.write_table(
+        pa.concat_tables([table.slice(table.num_rows - 1) for table in tables]), output / "runs.parquet"
+    )
+    document = manifest(config, specs, timings)
+    document["wall_seconds"] = round(time.perf_counter() - started, 3)
+    (output / "manifest.json").write_text(
+        json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8"
+    )
+    if progress is not None:
+        progress(f"{len(specs)} runs in {document['wall_seconds']:.1f} s -> {output}")
+    return output
+
+
+def _process_context() -> Any:
+    """Fork where the platform has it: workers start in milliseconds and need no import guard.
+
+    Explicit, because importing mesa (its batchrunner) switches the global default to spawn."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def default_processes() -> int:
+    return max(1, (os.cpu_count() or 1))

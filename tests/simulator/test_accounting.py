@@ -1,0 +1,93 @@
+"""Integer books: the sim unit, the schedule in sim units, and conservation every epoch."""
+
+import dataclasses
+
+import pytest
+
+from simulator.accounting import (
+    SIM_UNIT_BASE_UNITS,
+    Balances,
+    ConservationError,
+    ScheduleInSimUnits,
+    check_conservation,
+    genesis,
+    policy_in_sim_units,
+)
+from simulator.economy.policies import POLICIES, policy_from_dict
+from simulator.economy.schedule import Allocation, ScheduleParams, emission_for_epoch, unlocked_at
+from simulator.model import make_model
+
+from .conftest import small
+
+
+def test_schedule_in_sim_units_adds_up_to_each_allocation_exactly():
+    schedule = ScheduleParams(
+        epochs_per_month=2, community_release_months=6, cliff_months=1, vesting_months=3
+    )
+    sim = ScheduleInSimUnits(schedule)
+    books = genesis(schedule)
+    assert sum(sim.emission(e) for e in range(schedule.final_epoch + 5)) == books.community
+    assert sum(sim.vesting_unlock(e) for e in range(schedule.final_epoch + 5)) == books.team + books.investors
+    assert books.community + books.team + books.investors + books.liquidity == books.supply
+    # Each epoch is the economy's own emission, floored to the unit (never more).
+    for epoch in range(schedule.final_epoch):
+        assert (
+            abs(sim.emission(epoch) * SIM_UNIT_BASE_UNITS - emission_for_epoch(schedule, epoch))
+            < SIM_UNIT_BASE_UNITS
+        )
+
+
+def test_vesting_starts_at_the_cliff():
+    schedule = ScheduleParams()
+    sim = ScheduleInSimUnits(schedule)
+    cliff = schedule.cliff_months * schedule.epochs_per_month
+    assert sum(sim.vesting_unlock(e) for e in range(cliff)) == 0
+    assert sim.vesting_unlock(cliff) > 0
+    assert sim.vesting_released(cliff + 1) * SIM_UNIT_BASE_UNITS <= sum(
+        unlocked_at(schedule, epoch=cliff + 1)[a] for a in (Allocation.TEAM, Allocation.INVESTORS)
+    )
+
+
+def test_min_bond_is_converted_by_rounding_up_so_the_rule_stays_exact():
+    params = policy_in_sim_units(
+        policy_from_dict("attribution_bonded", {"min_bond": 3 * SIM_UNIT_BASE_UNITS + 1})
+    )
+    assert params.min_bond == 4
+    assert policy_in_sim_units(policy_from_dict("volume", {})) == policy_from_dict("volume", {})
+
+
+def test_check_conservation_names_the_gap():
+    check_conservation(10, Balances(circulating=1, locked=2, staked=3, treasury=0, pool=4), epoch=0)
+    with pytest.raises(ConservationError, match="off by 1"):
+        check_conservation(10, Balances(circulating=2, locked=2, staked=3, treasury=0, pool=4), epoch=3)
+    with pytest.raises(ConservationError, match="negative"):
+        check_conservation(10, Balances(circulating=-1, locked=3, staked=4, treasury=0, pool=4), epoch=3)
+
+
+@pytest.mark.parametrize("engine", ["vectorized", "reference"])
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_supply_is_conserved_every_epoch(engine, policy):
+    """Every epoch's books balance exactly (the model checks itself; the table shows it too)."""
+    scenario = small("sybil_attack", epochs=25, contributors=60)
+    attack = dataclasses.replace(scenario.attacks[0], start_epoch=3, actors=2, accounts_per_actor=5)
+    scenario = scenario.with_changes(attacks=(attack,))
+    model = make_model(engine, scenario, policy_from_dict(policy, {}), seed=11)
+    table = model.run()
+    supply = model.genesis.supply
+    for epoch in range(scenario.epochs):
+        parts = sum(table[name][epoch] for name in ("circulating", "locked", "staked", "treasury", "pool"))
+        assert parts == supply == table["supply"][epoch]
+        assert all(
+            isinstance(table[name][epoch], int)
+            for name in ("circulating", "locked", "staked", "treasury", "pool")
+        )
+
+
+def test_tampering_with_the_books_is_caught(tiny_baseline):
+    model = make_model(
+        "vectorized", tiny_baseline.with_changes(epochs=3), policy_from_dict("volume", {}), seed=1
+    )
+    model.step()
+    model.treasury += 1  # one micro-OPEN from nowhere
+    with pytest.raises(ConservationError):
+        model.step()

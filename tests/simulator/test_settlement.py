@@ -1,0 +1,103 @@
+"""Settlement calls the economy's own policies; grouping identical contributors changes nobody's
+pay by more than a unit or two, and conservation stays exact."""
+
+import numpy as np
+import pytest
+
+from simulator.accounting import policy_in_sim_units
+from simulator.attribution_model import Kind, scores
+from simulator.economy.policies import POLICIES, policy_from_dict
+from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, settle, split_pro_rata
+
+BUDGET = 428_541_666_666
+FEES = 10_000_000_000
+
+
+def random_work(n: int, seed: int) -> EpochWork:
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(len(Kind), n, p=[0.8, 0.1, 0.04, 0.03, 0.03]).astype(np.int8)
+    count = 1 + rng.poisson(4, n)
+    correct = rng.binomial(count, np.where(kind == Kind.FLIPPER, 0.2, 0.7))
+    duplicates = np.where(kind == Kind.SYBIL, 10, 1)
+    score = scores(kind, count, correct, duplicates)
+    return EpochWork(
+        account=np.arange(n) * 3 + 7,
+        kind=kind,
+        count=count,
+        correct=correct,
+        agreed=rng.binomial(count, 0.8),
+        flagged=rng.random(n) < 0.05,
+        score=score,
+        true_value=np.maximum(score, 0),
+        bond=np.where(rng.random(n) < 0.7, 50_000_000, rng.integers(0, 50_000_000, n)),
+        cluster=np.where(kind == Kind.SYBIL, rng.integers(0, 3, n), -1),
+        hours=np.ones(n),
+    )
+
+
+CASES = [(name, {}) for name in sorted(POLICIES)] + [
+    ("volume", {"max_contributor_share_bps": 50}),
+    ("agreement", {"min_agreement_bps": 7000, "max_contributor_share_bps": 100}),
+    ("attribution_bonded", {"fee_multiple_bps": None, "min_bond": 30 * 10**18}),
+    ("attribution_bonded", {"max_cluster_share_bps": 20, "slash_rate_bps": 10_000}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), CASES)
+def test_grouped_settlement_pays_each_account_what_per_account_settlement_pays(name, params):
+    policy = policy_in_sim_units(policy_from_dict(name, params))
+    work = random_work(3000, seed=len(params))
+    stakes = {row: 10**9 + row for row in range(40)}
+    exact = settle(policy, work, budget=BUDGET, fees=FEES, epoch=5, stakes=stakes, mode=PER_ACCOUNT)
+    grouped = settle(policy, work, budget=BUDGET, fees=FEES, epoch=5, stakes=stakes, mode=GROUPED)
+    for outcome in (exact, grouped):
+        assert int(outcome.payouts.sum()) + outcome.carry_over == BUDGET
+        assert (
+            int(outcome.fee_to_contributors.sum())
+            + sum(outcome.fee_to_stakers.values())
+            + outcome.fee_to_model_owner
+            + outcome.fee_to_treasury
+            == FEES
+        )
+    assert np.abs(exact.payouts - grouped.payouts).max() <= 2
+    assert np.abs(exact.fee_to_contributors - grouped.fee_to_contributors).max() <= 2
+    assert np.array_equal(exact.slashes, grouped.slashes)
+    assert exact.carry_over == grouped.carry_over
+    assert exact.fee_to_stakers == grouped.fee_to_stakers
+    assert not np.any(exact.payouts[work.flagged])
+
+
+def test_grouping_calls_the_policy_with_far_fewer_accounts():
+    policy = policy_from_dict("volume", {})
+    work = random_work(20_000, seed=1)
+    grouped = settle(policy, work, budget=BUDGET, fees=FEES, epoch=0, stakes={}, mode=GROUPED)
+    assert grouped.accounts_settled < 100
+    assert not grouped.regrouped_per_account
+
+
+def test_a_cap_that_binds_a_pseudo_account_sends_the_epoch_per_account():
+    # One cap in a hundred thousand of the budget: any group of identical accounts would hit it.
+    policy = policy_from_dict("volume", {"max_contributor_share_bps": 1})
+    work = random_work(500, seed=3)
+    grouped = settle(policy, work, budget=BUDGET, fees=FEES, epoch=0, stakes={}, mode=GROUPED)
+    exact = settle(policy, work, budget=BUDGET, fees=FEES, epoch=0, stakes={}, mode=PER_ACCOUNT)
+    assert np.abs(exact.payouts - grouped.payouts).max() <= 2
+    assert int(grouped.payouts.max()) <= BUDGET // 10_000
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="settlement mode"):
+        settle(
+            policy_from_dict("volume", {}),
+            random_work(3, 0),
+            budget=1,
+            fees=0,
+            epoch=0,
+            stakes={},
+            mode="fast",
+        )
+
+
+def test_split_pro_rata_is_exact():
+    shares = split_pro_rata(1_000_003, np.array([1, 2, 3, 0]))
+    assert shares.sum() == 1_000_003 and shares[3] == 0 and shares[2] > shares[1] > shares[0]

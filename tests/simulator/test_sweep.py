@@ -1,0 +1,150 @@
+"""Sweeps: reproducible seeds, the same numbers on 1 or 2 processes, Parquet and a manifest."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow.parquet as pq
+import pytest
+
+from simulator.cli import main
+from simulator.metrics import METRIC_NAMES
+from simulator.sweep import (
+    ID_COLUMNS,
+    PolicyVariant,
+    RunSpec,
+    SweepConfig,
+    SweepError,
+    build_specs,
+    run_one,
+    run_sweep,
+)
+
+from .conftest import small
+
+
+def config(tmp_path, name: str, **changes) -> SweepConfig:
+    scenario_file = tmp_path / "tiny_sybil.yaml"
+    if not scenario_file.exists():
+        import yaml
+
+        data = small("sybil_attack", epochs=12, contributors=60).to_data()
+        data["name"] = "tiny_sybil"
+        data["attacks"][0].update(start_epoch=2, actors=2, accounts_per_actor=4)
+        scenario_file.write_text(yaml.safe_dump(data))
+    values = {
+        "name": name,
+        "scenarios": (str(scenario_file),),
+        "policies": (
+            PolicyVariant("volume", "volume"),
+            PolicyVariant("bonded_5x", "attribution_bonded", {"fee_multiple_bps": 50_000}),
+        ),
+        "seeds": 2,
+        "root_seed": 42,
+        "output": str(tmp_path / name),
+    }
+    values.update(changes)
+    return SweepConfig(**values)
+
+
+def test_one_and_two_processes_give_identical_numbers(tmp_path):
+    one = run_sweep(config(tmp_path, "one", processes=1))
+    two = run_sweep(config(tmp_path, "two", processes=2))
+    a, b = pq.read_table(one / "metrics.parquet"), pq.read_table(two / "metrics.parquet")
+    assert a.num_rows == 2 * 2 * 12
+    assert a.equals(b)
+
+
+def test_any_executor_gives_the_same_numbers(tmp_path):
+    local = run_sweep(config(tmp_path, "local"))
+    with ThreadPoolExecutor(2) as threads:  # stands in for a Celery-backed executor
+        other = run_sweep(config(tmp_path, "other"), executor=threads)
+    assert pq.read_table(local / "metrics.parquet").equals(pq.read_table(other / "metrics.parquet"))
+
+
+def test_outputs_and_manifest_record_what_produced_them(tmp_path):
+    output = run_sweep(config(tmp_path, "m"))
+    metrics = pq.read_table(output / "metrics.parquet")
+    assert metrics.column_names == [*ID_COLUMNS, *METRIC_NAMES]
+    runs = pq.read_table(output / "runs.parquet")
+    assert runs.num_rows == 4 and set(runs.column("epoch").to_pylist()) == {11}
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["format"] == "ledgerloop.simulator.sweep.v1"
+    assert manifest["policies"]["bonded_5x"]["params"]["fee_multiple_bps"] == 50_000
+    assert (
+        manifest["policies"]["bonded_5x"]["params"]["max_cluster_share_bps"] == 1000
+    )  # defaults spelled out
+    assert manifest["scenarios"]["tiny_sybil"]["attacks"][0]["accounts_per_actor"] == 4
+    assert {"numpy", "mesa", "pyarrow", "python"} <= set(manifest["versions"])
+    assert "git_commit" in manifest["code"]
+    seeds = {(run["seed_entropy"], tuple(run["seed_spawn_key"])) for run in manifest["runs"]}
+    assert len(seeds) == 2  # one per seed index, shared by both policies
+    assert all((output / run["file"]).exists() for run in manifest["runs"])
+    assert {metric["name"] for metric in manifest["metrics"]} == set(METRIC_NAMES)
+
+
+def test_run_one_is_a_pure_function_of_its_spec(tmp_path):
+    spec = build_specs(config(tmp_path, "pure"))[1]
+    as_data = json.loads(json.dumps(spec.to_dict()))  # what a task queue would carry
+    assert RunSpec.from_dict(as_data) == spec
+    in_memory = run_one({**as_data, "out_dir": None})
+    assert isinstance(in_memory, bytes)
+    written = run_one(as_data)
+    import io
+
+    assert pq.read_table(io.BytesIO(in_memory)).equals(pq.read_table(written))
+
+
+def test_bad_configs_are_refused_with_the_reason(tmp_path):
+    with pytest.raises(SweepError, match="unknown field"):
+        SweepConfig.from_data({"name": "x", "seed": 3})
+    with pytest.raises(SweepError, match="policy 'volume'"):
+        SweepConfig.from_data({"name": "x", "policies": [{"policy": "volume", "params": {"nope": 1}}]})
+    with pytest.raises(SweepError, match="engine"):
+        SweepConfig.from_data({"name": "x", "engine": "gpu"})
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: x\nscenarios: [nowhere]\n")
+    with pytest.raises(SweepError, match="unknown scenario 'nowhere'"):
+        build_specs(SweepConfig.from_file(path))
+
+
+def test_sweep_and_run_commands(tmp_path, capsys):
+    cfg = config(tmp_path, "cli")
+    path = tmp_path / "sweep.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "cli",
+                "scenarios": list(cfg.scenarios),
+                "policies": ["agreement"],
+                "seeds": 1,
+                "output": "out",
+            }
+        )
+    )
+    assert main(["sweep", str(path)]) == 0
+    assert (tmp_path / "out" / "manifest.json").exists()  # relative to the config file
+    assert (
+        main(
+            [
+                "run",
+                "--scenario",
+                cfg.scenarios[0],
+                "--policy",
+                "volume",
+                "--seeds",
+                "1",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
+    assert "tiny_sybil / volume" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "calibrate", "sweep", "scenarios"])
+def test_every_command_has_help_with_real_examples(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert "python -m simulator" in text
