@@ -171,7 +171,9 @@ def _live_locks(now):
     )
 
 
-def assignment_next(*, annotator, datanet: Datanet, now=None, resume: bool = True) -> Assignment | None:
+def assignment_next(
+    *, annotator, datanet: Datanet, now=None, resume: bool = True, rng: random.Random | None = None
+) -> Assignment | None:
     """Serves the annotator a comparison to judge, locked for them, or None when nothing is left for them.
 
     With `resume`, a live assignment the annotator already holds in this Datanet is served again
@@ -179,8 +181,10 @@ def assignment_next(*, annotator, datanet: Datanet, now=None, resume: bool = Tru
     Datanet's gold rate. Never the same comparison twice to one person, and never more than k
     judgments plus live locks per comparison, however many annotators ask at once: the chosen
     comparison row is locked (SKIP LOCKED on PostgreSQL; SQLite serialises writers) and the count
-    is checked again under that lock before the assignment is written.
+    is checked again under that lock before the assignment is written. `rng` draws the side shown on
+    the left and the gold mixing (a seeded one makes a simulation reproducible).
     """
+    rng = rng or random
     if not datanet.members.filter(pk=annotator.pk).exists():
         raise errors.NotMember(f"You are not a member of Datanet {datanet.name!r}.")
     now = now or timezone.now()
@@ -198,15 +202,15 @@ def assignment_next(*, annotator, datanet: Datanet, now=None, resume: bool = Tru
         raise errors.TooManyPending(
             f"You hold {len(live)} unfinished comparisons (the limit is {datanet.max_pending}): submit or wait for them to expire."
         )
-    want_gold = datanet.gold_rate > 0 and random.random() < datanet.gold_rate
+    want_gold = datanet.gold_rate > 0 and rng.random() < datanet.gold_rate
     for gold_pass in ([True, False] if want_gold else [False, True]):
-        assignment = _assign_one(annotator=annotator, datanet=datanet, now=now, gold=gold_pass)
+        assignment = _assign_one(annotator=annotator, datanet=datanet, now=now, gold=gold_pass, rng=rng)
         if assignment is not None:
             return assignment
     return None
 
 
-def _assign_one(*, annotator, datanet, now, gold: bool) -> Assignment | None:
+def _assign_one(*, annotator, datanet, now, gold: bool, rng) -> Assignment | None:
     k = datanet.overlap
     for _attempt in range(8):
         with transaction.atomic():
@@ -234,7 +238,7 @@ def _assign_one(*, annotator, datanet, now, gold: bool) -> Assignment | None:
                     return Assignment.objects.create(
                         comparison_id=comparison_id,
                         annotator=annotator,
-                        shown_left=random.choice((Side.A, Side.B)),
+                        shown_left=rng.choice((Side.A, Side.B)),
                         served_at=now,
                         expires_at=now + timedelta(minutes=datanet.lock_minutes),
                     )

@@ -2,7 +2,8 @@
 OPEN): JSON readers whose numbers are doubles cannot hold them. Integers are accepted on input;
 floats never are."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from . import errors, selectors, services
 from .amounts import parse_base_units
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class BaseUnitsInput(serializers.Field):
     """An amount of base units: an integer or a string of digits; refuses floats and negatives."""
 

@@ -209,10 +209,11 @@ def ledger_genesis(*, schedule: ScheduleParams | None = None) -> bool:
 
 def ledger_transfer(*, source_key: str, destination_key: str, amount: Any, note: str = "") -> LedgerEntry:
     """Move ``amount`` base units between two existing accounts (an operator's action, e.g.
-    funding a consumer from the liquidity allocation). Stake, escrow and reward accounts move
-    only through their own services."""
+    funding a consumer from the liquidity allocation). Stake, escrow and reward accounts and the
+    community pool (it pays the emission schedule, nothing else) move only through their own
+    services."""
     amount = parse_base_units(amount, field="amount")
-    guarded = (AccountKind.STAKER, AccountKind.UNBONDING)
+    guarded = (AccountKind.STAKER, AccountKind.UNBONDING, AccountKind.COMMUNITY_POOL)
     with transaction.atomic():
         head = head_lock()
         source = selectors.account_by_key(key=source_key)

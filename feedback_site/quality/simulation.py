@@ -6,6 +6,7 @@ exactly as for people. The truth each answer is drawn against is the comparison'
 the reference answer recorded at import.
 """
 
+import random
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -72,13 +73,14 @@ def annotators_simulate(
             users[simulated.annotator_id] = user
     active = list(users)
     given = dict.fromkeys(users, 0)
+    rng = random.Random(seed)  # the site's own draws (side shown, gold mixing): same seed, same judgments
     while active:
         still = []
         for sim_id in active:
             user = users[sim_id]
             if per_annotator is not None and given[sim_id] >= per_annotator:
                 continue
-            assignment = services.assignment_next(annotator=user, datanet=datanet)
+            assignment = services.assignment_next(annotator=user, datanet=datanet, rng=rng)
             if assignment is None:
                 continue
             still.append(sim_id)
@@ -91,13 +93,13 @@ def annotators_simulate(
                 annotator=user, assignment_id=assignment.id, choice=choice, strength=answer.strength, time_spent_ms=answer.time_spent_ms
             )
             given[sim_id] += 1
-        active = [a for a in still if (per_annotator is None or given[a] < per_annotator) and _has_work(users[a], datanet, truth)]
+        active = [a for a in still if (per_annotator is None or given[a] < per_annotator) and _has_work(users[a], datanet, truth, rng)]
     return [
         SimulatedPerson(users[a.annotator_id].contributor.pseudonym, users[a.annotator_id].username, a.kind, a.accuracy)
         for a in population.annotators
     ]
 
 
-def _has_work(user, datanet, truth) -> bool:
-    held = services.assignment_next(annotator=user, datanet=datanet)
+def _has_work(user, datanet, truth, rng) -> bool:
+    held = services.assignment_next(annotator=user, datanet=datanet, rng=rng)
     return held is not None and str(held.comparison_id) in truth

@@ -28,10 +28,10 @@ def last_json(capsys) -> dict:
 
 def test_simulated_population_through_the_site_is_measured_against_its_truth(harmless, capsys):
     quality.gold_from_reference(datanet=harmless, fraction=0.25, seed=1)
-    call_command("simulate_annotators", "harmless", "--annotators", "12", "--overlap", "3",
-                 "--mix", "honest=0.5,flip=0.25,left=0.25", "--seed", "4")
+    call_command("simulate_annotators", "harmless", "--annotators", "10", "--overlap", "3",
+                 "--mix", "honest=0.6,flip=0.2,left=0.2", "--seed", "4")
     truth = last_json(capsys)
-    assert len(truth) == 12 and {v["kind"] for v in truth.values()} == {"honest", "flip", "left"}
+    assert len(truth) == 10 and {v["kind"] for v in truth.values()} == {"honest", "flip", "left"}
     assert set(Comparison.objects.filter(datanet=harmless).values_list("judgment_count", flat=True)) == {3}
     call_command("quality_report", "harmless", "--json")
     report = last_json(capsys)
@@ -119,3 +119,20 @@ def test_dashboard_and_own_page(client, harmless, engineer, capsys):
     others = [p for p in people if p != someone.contributor.pseudonym]
     assert someone.contributor.pseudonym in own and not any(p in own for p in others)
     assert client.get(reverse("quality_dashboard", args=[harmless.slug])).status_code == 403
+
+
+def test_same_seed_same_simulated_judgments(db, hh_sample_path, capsys):
+    from feedback_site.annotation.models import Judgment
+
+    outcomes = []
+    for name in ("first", "second"):
+        call_command("import_datanet", str(hh_sample_path), "--datanet", name)
+        call_command("simulate_annotators", name, "--annotators", "4", "--mix", "honest=0.5,random=0.5", "--seed", "9")
+        outcomes.append(
+            list(
+                Judgment.objects.filter(datanet__name=name)
+                .order_by("id")
+                .values_list("comparison__prompt__external_id", "choice", "shown_left", "strength", "time_spent_ms")
+            )
+        )
+    assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 360

@@ -125,4 +125,6 @@ def test_transfers_refuse_unknown_accounts(genesis):
         services.ledger_transfer(source_key="allocation:liquidity", destination_key="consumer:nobody", amount=1)
     with pytest.raises(services.errors.UnknownAccount, match="moves only by staking or settlement"):
         services.ledger_transfer(source_key="allocation:liquidity", destination_key="system:fee_escrow", amount=1)
+    with pytest.raises(services.errors.UnknownAccount, match="'community_pool' cannot take part"):
+        services.ledger_transfer(source_key="community_pool", destination_key="treasury", amount=1)
     assert ledger_state() == state
