@@ -46,6 +46,11 @@ EXAMPLES = {
   python -m rlhf evaluate --model var/rm --data var/marker.jsonl          # the run's held-out rows
   python -m rlhf evaluate --model var/dpo --data other.jsonl --split all
   python -m rlhf evaluate --model var/rm-linear --data export.jsonl | tail -n 1 | jq .accuracy""",
+    "attribute": """examples:
+  python -m rlhf attribute --model var/rm-linear --data export.jsonl --eval heldout.jsonl \\
+      --method influence-exact --out var/attribution.json
+  python -m rlhf attribute --model var/rm-lora --data export.jsonl --eval heldout.jsonl --method tracin \\
+      --out var/attribution-tracin.json | tail -n 1 | jq .      # contributor id -> score""",
 }
 
 
@@ -95,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="auto: the run's held-out rows if --data is its training file, else all rows.")
     evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="Where to run.")
     evaluate.add_argument("--batch-size", type=int, help="Pairs per forward pass (default: the run's).")
+
+    from rlhf.attribution.cli import attribute_add_arguments
+
+    attribute_add_arguments(command("attribute", "Score each training row, judgment and contributor by its "
+                                                 "influence on held-out loss; prints contributor scores as JSON."))
     return parser
 
 
@@ -148,6 +158,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
 
         rows = marker_preference_rows(args.rows, seed=args.seed, marker=args.marker, with_margin=args.with_margin)
         return {"data_path": str(rows_write_jsonl(rows, args.out)), "rows": len(rows)}
+    if args.command == "attribute":
+        from rlhf.attribution.cli import attribute_command
+
+        return attribute_command(args)  # contributor id -> score
     if args.command == "evaluate":
         from rlhf.evaluate import evaluate_data
 
@@ -178,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(_json_safe(result), sort_keys=False))
+    if args.command == "attribute":
+        return 0  # its result is keyed by contributor id, so it has no status field
     return 0 if result.get("status", "completed") == "completed" else 1
 
 
