@@ -27,7 +27,7 @@ EXAMPLES = """examples:
   fit contributor parameters to a feedback log (writes the fits, the KS checks and the log's sha256):
     python -m simulator calibrate var/feedback_log.jsonl --out var/calibration.json
   every scenario x every policy x seeds, as a config file says (see `sweep --help`):
-    python -m simulator sweep sweeps/standard.yaml
+    python -m simulator sweep simulator/sweeps/standard.yaml
   list the scenarios:
     python -m simulator scenarios
 """
@@ -46,14 +46,14 @@ SWEEP_EXAMPLE = """a sweep config (YAML or JSON); every field but `name` is opti
     root_seed: 20260101             # every run's seed derives from it (recorded in the manifest)
     engine: vectorized              # or reference (slow; for checks)
     processes: 2                    # local worker processes
-    output: var/sweeps/standard     # manifest.json, metrics.parquet, runs.parquet, runs/
+    output: var/sweeps/standard     # manifest.json, metrics.parquet, runs.parquet, runs/ (relative to where you run)
     epochs: null                    # override every scenario's length
-    calibration: null               # a file written by `python -m simulator calibrate`
-    replay: null                    # a feedback log whose contributors drive the runs
+    calibration: null               # a file written by `python -m simulator calibrate` (relative to the config)
+    replay: null                    # a feedback log whose contributors drive the runs (relative to the config)
 
 examples:
-    python -m simulator sweep sweeps/standard.yaml
-    python -m simulator sweep sweeps/standard.yaml --processes 8 --out var/sweeps/today
+    python -m simulator sweep simulator/sweeps/standard.yaml
+    python -m simulator sweep simulator/sweeps/standard.yaml --processes 8 --out var/sweeps/today
 """
 
 
@@ -233,7 +233,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.processes is not None:
         changes["processes"] = args.processes
     if args.out is not None:
-        changes["output"] = str(Path(args.out).resolve())
+        changes["output"] = args.out
     if changes:
         config = dataclasses.replace(config, **changes)
     print(_summary(run_sweep(config, progress=print)))

@@ -86,6 +86,14 @@ class EpochWork:
     def __len__(self) -> int:
         return len(self.account)
 
+    def rows_by_score(self) -> np.ndarray:
+        """Row indices ordered by score (computed once, shared by the groupings that need it)."""
+        cached = self.__dict__.get("_rows_by_score")
+        if cached is None:
+            cached = np.argsort(self.score, kind="stable")
+            self.__dict__["_rows_by_score"] = cached
+        return cached
+
     @classmethod
     def concatenate(cls, parts: list[EpochWork]) -> EpochWork:
         names = [name for name in cls.__dataclass_fields__]
@@ -181,15 +189,23 @@ class _Groups:
         return len(self.sizes)
 
 
-def _group_rows(rows: np.ndarray, keys: list[np.ndarray]) -> _Groups:
-    """Group ``rows`` by identical values of every array in ``keys`` (indexed by row)."""
+def _group_rows(rows: np.ndarray, keys: list[np.ndarray], *, sorted_by_keys: np.ndarray | None = None) -> _Groups:
+    """Group ``rows`` by identical values of every array in ``keys`` (indexed by row).
+
+    ``sorted_by_keys``, if given, is every row of the work ordered by ``keys``; the rows taken
+    are then read in that order instead of being sorted again (one sort serves several groupings).
+    """
     if rows.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _Groups(empty, empty, empty, empty)
-    columns = [key[rows] for key in keys]
-    order = _grouping_order(columns)
-    sorted_rows = rows[order]
-    sorted_columns = [column[order] for column in columns]
+    if sorted_by_keys is None:
+        columns = [key[rows] for key in keys]
+        sorted_rows = rows[_grouping_order(columns)]
+    else:
+        taken = np.zeros(len(sorted_by_keys), dtype=bool)
+        taken[rows] = True
+        sorted_rows = sorted_by_keys[taken[sorted_by_keys]]
+    sorted_columns = [key[sorted_rows] for key in keys]
     starts = np.ones(len(sorted_rows), dtype=bool)
     starts[1:] = np.any([column[1:] != column[:-1] for column in sorted_columns], axis=0)
     group_of_row = np.cumsum(starts) - 1
@@ -308,10 +324,11 @@ def _grouped_policy(
         member_weight = work.count[groups.first] * (rates if name == "agreement" else 1.0)
     elif name in ("attribution", "attribution_bonded"):
         in_cluster = work.cluster >= 0 if name == "attribution_bonded" else np.zeros(len(work), dtype=bool)
-        keys = [work.score]
-        if name == "attribution_bonded":
-            keys.append(work.bond >= params.min_bond)
-        groups = _group_rows(np.flatnonzero(eligible & (work.score > 0) & ~in_cluster), keys)
+        rows = np.flatnonzero(eligible & (work.score > 0) & ~in_cluster)
+        if name == "attribution_bonded" and params.min_bond > 0:
+            groups = _group_rows(rows, [work.score, work.bond >= params.min_bond])
+        else:
+            groups = _group_rows(rows, [work.score], sorted_by_keys=work.rows_by_score())
         member_weight = work.score[groups.first]
         if name == "attribution_bonded":
             # Negative scores are slashed relative to the largest |score|, and cluster members are
@@ -389,7 +406,7 @@ def _split_fees(
     positive = np.flatnonzero(work.score > 0)
     to_contributors = np.zeros(len(work), dtype=np.int64)
     if mode == GROUPED:
-        groups = _group_rows(positive, [work.score])
+        groups = _group_rows(positive, [work.score], sorted_by_keys=work.rows_by_score())
         names = _pseudo_names(groups.count)
         entries = work.score[groups.first] * groups.sizes
         target = work.score[groups.first].max(initial=0.0)

@@ -175,7 +175,7 @@ class SweepConfig:
     epochs: int | None = None
     calibration: str | None = None
     replay: str | None = None
-    base_dir: str = "."  # relative paths in a config file are relative to the file
+    base_dir: str = "."  # files a config reads are relative to the config file; the output is not
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
@@ -274,7 +274,7 @@ def build_specs(config: SweepConfig) -> list[RunSpec]:
 
         calibration = load_calibration(config.resolve(config.calibration))
     specs = []
-    output = config.resolve(config.output)
+    output = str(Path(config.output).resolve())
     for reference in config.scenarios:
         try:
             data = scenario_data(
@@ -411,7 +411,7 @@ def run_sweep(
     import pyarrow.parquet as pq
 
     specs = build_specs(config)
-    output = Path(config.resolve(config.output))
+    output = Path(config.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if executor is not None:

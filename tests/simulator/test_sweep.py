@@ -2,6 +2,7 @@
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -107,22 +108,18 @@ def test_bad_configs_are_refused_with_the_reason(tmp_path):
         build_specs(SweepConfig.from_file(path))
 
 
-def test_sweep_and_run_commands(tmp_path, capsys):
+def test_sweep_and_run_commands(tmp_path, capsys, monkeypatch):
     cfg = config(tmp_path, "cli")
-    path = tmp_path / "sweep.json"
-    path.write_text(
-        json.dumps(
-            {
-                "name": "cli",
-                "scenarios": list(cfg.scenarios),
-                "policies": ["agreement"],
-                "seeds": 1,
-                "output": "out",
-            }
-        )
-    )
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text((tmp_path / "tiny_sybil.yaml").read_text())
+    path = folder / "sweep.json"
+    # Files the config reads are relative to it; the output folder to where the command runs.
+    spec = {"name": "cli", "scenarios": ["mine.yaml"], "policies": ["agreement"], "seeds": 1, "output": "out"}
+    path.write_text(json.dumps(spec))
+    monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(path)]) == 0
-    assert (tmp_path / "out" / "manifest.json").exists()  # relative to the config file
+    assert (tmp_path / "out" / "manifest.json").exists()
     assert (
         main(
             [
@@ -140,6 +137,14 @@ def test_sweep_and_run_commands(tmp_path, capsys):
         == 0
     )
     assert "tiny_sybil / volume" in capsys.readouterr().out
+
+
+def test_the_standard_sweep_config_is_valid():
+    import simulator
+
+    config = SweepConfig.from_file(Path(simulator.__file__).parent / "sweeps" / "standard.yaml")
+    assert len(config.scenarios) == 7 and len(config.policies) == 4
+    assert len(build_specs(config)) == 7 * 4 * 16
 
 
 @pytest.mark.parametrize("command", ["run", "calibrate", "sweep", "scenarios"])
