@@ -175,6 +175,8 @@ class LedgerloopModel(mesa.Model):
         self.next_cluster = 0
         self.demand_multiplier = 1.0
         self.staker_income_average = 0.0  # sim units per epoch, moving average
+        self._pending_vested_sale = 0  # set when tokens unlock, sold in trade()
+        self._owner_income = 0  # the model owner's fee income this epoch
         self.bond_each = (
             open_to_sim(scenario.contributors.bond_open) if policy.name in POLICIES_READING_BONDS else 0
         )

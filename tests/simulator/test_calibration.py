@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from simulator.calibration import (
@@ -21,6 +22,7 @@ from simulator.feedback_log import validation_errors
 from simulator.model import make_model
 from simulator.replay import ReplayLog
 from simulator.scenarios import load_scenario
+from simulator.sweep import PolicyVariant, SweepConfig, run_sweep
 from simulator.synthetic_log import SyntheticLogParams, synthetic_log_rows, write_feedback_log
 
 from .conftest import shrink
@@ -134,3 +136,20 @@ def test_replay_drives_the_real_contributors_and_adds_the_attackers(synthetic_lo
     assert table["judgments"][:attack_start] == per_day[:attack_start].tolist()
     assert all(j > d for j, d in zip(table["judgments"][attack_start:], per_day[attack_start:], strict=True))
     assert table["contributors_present"][0] == int((replay.table.first_day == 0).sum())
+
+
+def test_a_sweep_can_replay_a_log_and_records_it(tmp_path):
+    rows, _ = synthetic_log_rows(SyntheticLogParams(days=10, initial_annotators=30), seed=4)
+    log = write_feedback_log(rows, tmp_path / "log.jsonl")
+    config = SweepConfig(
+        name="replay",
+        scenarios=("baseline",),
+        policies=(PolicyVariant("volume", "volume"),),
+        seeds=1,
+        replay=str(log),
+        output=str(tmp_path / "out"),
+    )
+    output = run_sweep(config)
+    epochs = pq.read_table(output / "metrics.parquet").column("epoch").to_pylist()
+    assert epochs == list(range(10))  # the log's days, not the scenario's 365
+    assert json.loads((output / "manifest.json").read_text())["replay"]["sha256"] == file_sha256(log)
