@@ -212,6 +212,11 @@ class Staker(mesa.Agent):
             and staking_yield > self.outside_rate + params.hysteresis
         )
 
+    @property
+    def delegated(self) -> int:
+        """The part of the stake backing contributors' bonds (slashed with them)."""
+        return int(np.floor(self.stake * self.model.scenario.stakers.delegated_share))
+
     def release(self, epoch: int) -> int:
         """Take back a stake whose cooldown is over; returns the OPEN to sell."""
         if not (self.unbonding > 0 and self.release_epoch <= epoch):
@@ -359,6 +364,13 @@ class ReferenceStakers:
         return np.array(rows, dtype=np.int64), np.array(
             [self.agents[r].budget_usd for r in rows], dtype=np.int64
         )
+
+    def delegated(self) -> np.ndarray:
+        return np.array([agent.delegated for agent in self.agents], dtype=np.int64)
+
+    def lose(self, amount: int) -> None:
+        for agent, cut in zip(self.agents, split_pro_rata(amount, self.delegated()).tolist(), strict=True):
+            agent.stake -= cut
 
     def enter(self, rows: np.ndarray, usd: np.ndarray, bought: int) -> None:
         for row, amount, paid in zip(

@@ -41,7 +41,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("carry_over", "int64", "micro-OPEN", "Budget the policy did not pay, carried to the next epoch."),
     Metric("fees", "int64", "micro-OPEN", "Fees consumers paid (bought in the pool) this epoch."),
     Metric("calls", "int64", "calls", "Inference calls consumers bought."),
-    Metric("slashed", "int64", "micro-OPEN", "Contributor bonds slashed by the policy (to the treasury)."),
+    Metric(
+        "slashed",
+        "int64",
+        "micro-OPEN",
+        "Bonds slashed by the policy (to the treasury), delegated stake included.",
+    ),
+    Metric(
+        "slashed_from_stakers", "int64", "micro-OPEN", "The part of it taken from stakers' delegated stake."
+    ),
     Metric(
         "supply",
         "int64",

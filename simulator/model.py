@@ -16,10 +16,12 @@ An epoch, in order (each phase is one method below):
 4. ``collect_fees``      consumers decide how many calls to buy (price-elastic) and buy the OPEN
    for the fees in the pool.
 5. ``settle_epoch``      contributors judge; the economy's policy pays the budget by their work and
-   slashes bonds; the economy's fee split shares the fees.
+   slashes bonds (stakers' delegated stake backs the bonds of those who judged and is slashed
+   with them, pro rata); the economy's fee split shares the fees.
 6. ``trade``             contributors, vested holders, the model owner and the treasury sell.
-7. ``stake``             stakers weigh the staking yield against their outside rate: buy and
-   stake, or ask to unstake (a cooldown), and sell what the cooldown releases.
+7. ``stake``             stakers weigh the staking yield (fee income net of the slashes their
+   delegated stake took) against their outside rate: buy and stake, or ask to unstake (a
+   cooldown), and sell what the cooldown releases.
 8. ``let_contributors_go`` contributors whose earnings fall below their reservation wage leave;
    their bond is returned and sold.
 9. ``record``            the metrics of :mod:`simulator.metrics`, after checking conservation.
@@ -50,7 +52,7 @@ from simulator.economy.policies import PolicyParams
 from simulator.market import ConstantProductPool
 from simulator.metrics import METRIC_NAMES, gini, nakamoto, share, top_share
 from simulator.params import AttackParams, ContributorParams, Scenario
-from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, Settlement, settle
+from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, Settlement, settle, split_pro_rata
 
 DAYS_PER_YEAR = 365
 POLICIES_READING_BONDS = frozenset({"attribution_bonded"})
@@ -177,6 +179,7 @@ class LedgerloopModel(mesa.Model):
         self.staker_income_average = 0.0  # sim units per epoch, moving average
         self._pending_vested_sale = 0  # set when tokens unlock, sold in trade()
         self._owner_income = 0  # the model owner's fee income this epoch
+        self.staker_slashes = 0  # delegated stake slashed this epoch
         self.bond_each = (
             open_to_sim(scenario.contributors.bond_open) if policy.name in POLICIES_READING_BONDS else 0
         )
@@ -305,6 +308,7 @@ class LedgerloopModel(mesa.Model):
 
     def settle_epoch(self, epoch: int, budget: int, fees: int) -> tuple[EpochWork, Settlement]:
         work = self.contributors.judge(epoch)
+        backing = self.back_bonds(work)
         settlement = settle(
             self.policy_sim,
             work,
@@ -317,12 +321,39 @@ class LedgerloopModel(mesa.Model):
         )
         self.carry_over = settlement.carry_over
         self.contributors.credit(work, settlement.payouts + settlement.fee_to_contributors, self.price)
-        self.contributors.slash(work.account, settlement.slashes)
+        self.slash_bonds(work, backing, settlement.slashes)
         self.treasury += int(settlement.slashes.sum()) + settlement.fee_to_treasury
         self.stakers.receive(settlement.fee_to_stakers)
         self.model_owner += settlement.fee_to_model_owner
         self._owner_income = settlement.fee_to_model_owner
         return work, settlement
+
+    def back_bonds(self, work: EpochWork) -> np.ndarray:
+        """Stakers' delegated stake, split equally over the contributors who judged, joins their
+        bonds for this settlement (a policy that slashes bonds then slashes it too)."""
+        backing = np.zeros(len(work), dtype=np.int64)
+        if self.policy.name in POLICIES_READING_BONDS and len(work):
+            delegated = int(self.stakers.delegated().sum())
+            if delegated:
+                backing = split_pro_rata(delegated, np.ones(len(work), dtype=np.int64))
+                work.bond = work.bond + backing
+        return backing
+
+    def slash_bonds(self, work: EpochWork, backing: np.ndarray, slashes: np.ndarray) -> None:
+        """Each slash falls on the contributor's own bond and on the stake backing it, pro rata."""
+        from_backing = np.zeros(len(work), dtype=np.int64)
+        hit = np.flatnonzero(slashes)
+        # Python ints: slash x backing can pass int64 when a few contributors carry a big delegation.
+        from_backing[hit] = [
+            slash * back // bond
+            for slash, back, bond in zip(
+                slashes[hit].tolist(), backing[hit].tolist(), work.bond[hit].tolist(), strict=True
+            )
+        ]
+        self.contributors.slash(work.account, slashes - from_backing)
+        self.staker_slashes = int(from_backing.sum())
+        if self.staker_slashes:
+            self.stakers.lose(self.staker_slashes)
 
     def trade(self) -> None:
         market = self.scenario.market
@@ -342,7 +373,7 @@ class LedgerloopModel(mesa.Model):
 
     def stake(self, epoch: int, fees: int) -> None:
         params = self.scenario.stakers
-        potential_income = fees * self.fee_params.stakers_bps / 10_000
+        potential_income = fees * self.fee_params.stakers_bps / 10_000 - self.staker_slashes
         self.staker_income_average += (
             potential_income - self.staker_income_average
         ) / params.yield_memory_epochs
@@ -411,6 +442,7 @@ class LedgerloopModel(mesa.Model):
             "fees": fees,
             "calls": calls,
             "slashed": int(settlement.slashes.sum()),
+            "slashed_from_stakers": self.staker_slashes,
             "supply": balances.total,
             "circulating": balances.circulating,
             "locked": balances.locked,

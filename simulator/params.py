@@ -303,13 +303,18 @@ class StakerParams:
     decision_probability: float = _help("Probability a staker reconsiders in a given epoch.", 0.1)
     cooldown_epochs: int = _help("Epochs between asking to unstake and getting the OPEN back.", 7)
     yield_memory_epochs: float = _help("Span of the moving average of staking income they weigh.", 30.0)
+    delegated_share: float = _help(
+        "Share of each stake delegated to back the bonds of the contributors who judge, under a policy "
+        "that slashes bonds: it is slashed with them (so stakers weigh income net of slashes).",
+        0.5,
+    )
     sell_fraction_on_exit: float = _help("Share of unstaked OPEN sold when the cooldown ends.", 1.0)
 
     def validate(self, where: str) -> None:
         _require(self.count >= 0, where, "count", "must be >= 0")
         for name in ("hysteresis",):
             _require(getattr(self, name) >= 0, where, name, "must be >= 0")
-        for name in ("decision_probability", "sell_fraction_on_exit"):
+        for name in ("decision_probability", "sell_fraction_on_exit", "delegated_share"):
             _require(0 <= getattr(self, name) <= 1, where, name, "must be between 0 and 1")
         _require(self.cooldown_epochs >= 0, where, "cooldown_epochs", "must be >= 0")
         _require(self.yield_memory_epochs >= 1, where, "yield_memory_epochs", "must be >= 1")

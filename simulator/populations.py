@@ -313,6 +313,14 @@ class StakerPopulation(mesa.Agent):
         rows = np.flatnonzero(entering)
         return rows, self.budget_usd[rows].copy()
 
+    def delegated(self) -> np.ndarray:
+        """Stake each staker delegates to back contributors' bonds."""
+        return np.floor(self.stake * self.params.delegated_share).astype(np.int64)
+
+    def lose(self, amount: int) -> None:
+        """Take ``amount`` slashed from delegated stake, pro rata to what each delegated."""
+        self.stake -= split_pro_rata(amount, self.delegated())
+
     def enter(self, rows: np.ndarray, usd: np.ndarray, bought: int) -> None:
         self.stake[rows] += split_pro_rata(bought, usd)
         self.budget_usd[rows] -= usd

@@ -141,3 +141,16 @@ def test_unlock_cliff_holders_selling_push_the_price_down_after_month_12():
     assert dumped[359] == pytest.approx(held[359])  # nothing unlocks before month 12
     ratio = dumped[360:] / held[360:]
     assert ratio[-1] < ratio[15] < 1 and ratio[-1] < 0.92
+
+
+def test_stakers_delegated_stake_is_slashed_with_the_bonds_it_backs():
+    scenario = small("baseline", epochs=30)
+    scenario = scenario.with_changes(
+        contributors=dataclasses.replace(scenario.contributors, mix={"honest": 0.8, "flipper": 0.2})
+    )
+    backed = run(scenario, "attribution_bonded")
+    assert backed["slashed_from_stakers"].sum() > 0
+    assert np.all(backed["slashed_from_stakers"] <= backed["slashed"])
+    unbacked = scenario.with_changes(stakers=dataclasses.replace(scenario.stakers, delegated_share=0.0))
+    assert run(unbacked, "attribution_bonded")["slashed_from_stakers"].sum() == 0
+    assert run(scenario, "volume")["slashed"].sum() == 0  # only a policy that reads bonds slashes
