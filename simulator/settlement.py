@@ -40,7 +40,8 @@ Two ways to call them, with the same rules:
       grouped, so a cluster's total is capped exactly as per account.
 
 Fees: an epoch's fees are summed and split once (a daily epoch settles its fees together): the
-contributors' part by positive attribution (grouped the same way), stakers pro rata to stake.
+contributors' part by positive attribution of the work quality control did not flag (grouped the
+same way), stakers pro rata to stake.
 """
 
 from __future__ import annotations
@@ -189,7 +190,9 @@ class _Groups:
         return len(self.sizes)
 
 
-def _group_rows(rows: np.ndarray, keys: list[np.ndarray], *, sorted_by_keys: np.ndarray | None = None) -> _Groups:
+def _group_rows(
+    rows: np.ndarray, keys: list[np.ndarray], *, sorted_by_keys: np.ndarray | None = None
+) -> _Groups:
     """Group ``rows`` by identical values of every array in ``keys`` (indexed by row).
 
     ``sorted_by_keys``, if given, is every row of the work ordered by ``keys``; the rows taken
@@ -403,7 +406,7 @@ def _split_fees(
     fee_params: FeeSplitParams,
     mode: str,
 ) -> tuple[np.ndarray, dict[int, int], int, int]:
-    positive = np.flatnonzero(work.score > 0)
+    positive = np.flatnonzero((work.score > 0) & ~work.flagged)  # flagged work earns no fee share either
     to_contributors = np.zeros(len(work), dtype=np.int64)
     if mode == GROUPED:
         groups = _group_rows(positive, [work.score], sorted_by_keys=work.rows_by_score())

@@ -64,7 +64,7 @@ def test_grouped_settlement_pays_each_account_what_per_account_settlement_pays(n
     assert np.array_equal(exact.slashes, grouped.slashes)
     assert exact.carry_over == grouped.carry_over
     assert exact.fee_to_stakers == grouped.fee_to_stakers
-    assert not np.any(exact.payouts[work.flagged])
+    assert not np.any(exact.payouts[work.flagged]) and not np.any(exact.fee_to_contributors[work.flagged])
 
 
 def test_grouping_calls_the_policy_with_far_fewer_accounts():
