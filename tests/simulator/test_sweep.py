@@ -153,3 +153,14 @@ def test_every_command_has_help_with_real_examples(command, capsys):
         main([command, "--help"])
     text = capsys.readouterr().out
     assert "python -m simulator" in text
+
+
+def test_python_dash_m_simulator_runs():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "simulator", "scenarios"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sybil_attack" in result.stdout
