@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rlhf.attribution.methods import AttributionSettings
+from rlhf.attribution.methods import BUILTIN_ORDER, AttributionSettings
 
-METHOD_CHOICES = ("influence-exact", "tracin", "datainf", "agreement", "reliability")
+METHOD_CHOICES = BUILTIN_ORDER
 
 
 def attribute_add_arguments(parser: argparse.ArgumentParser) -> None:

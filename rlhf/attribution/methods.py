@@ -30,6 +30,7 @@ from rlhf.config import DEVICE_CHOICES, ConfigError
 from rlhf.data import PreferenceRow
 
 CHECKPOINT_CHOICES = ("all", "final")
+BUILTIN_ORDER = ("influence-exact", "tracin", "datainf", "agreement", "reliability")
 
 
 def _help(text: str) -> dict[str, Any]:
@@ -140,8 +141,10 @@ def method_get(name: str) -> AttributionMethod:
 
 
 def method_names() -> list[str]:
+    """Registered method names: the built-in ones in BUILTIN_ORDER, then any others by name."""
     _register_builtin_methods()
-    return list(METHODS)
+    return sorted(METHODS, key=lambda name: (BUILTIN_ORDER.index(name) if name in BUILTIN_ORDER
+                                             else len(BUILTIN_ORDER), name))
 
 
 def _register_builtin_methods() -> None:

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,6 +293,8 @@ class GradientRun:
         self.mode = "vmap" if padding_is_harmless else "loop (right padding changes this model's outputs)"
         per_example = vmap(grad(loss_of), in_dims=(None, 0, 0, 0))
         outputs = []
+        # vmap falls back to a loop inside attention kernels it has no batching rule for, and says so per call.
+        warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
         for start in range(0, len(rows), self.settings.batch_size):
             batch = self._batch(model, rows[start:start + self.settings.batch_size])
             if padding_is_harmless:

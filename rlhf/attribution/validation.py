@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 
 from rlhf.attribution.influence import roc_auc, spearman
+from rlhf.attribution.methods import BUILTIN_ORDER
 from rlhf.data import PreferenceRow
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "hh-rlhf-harmless-1k.jsonl"   # relative to the repository root
-ALL_METHODS = ("influence-exact", "tracin", "datainf", "agreement", "reliability")
+ALL_METHODS = BUILTIN_ORDER
 HARMFUL_KINDS = ("random", "flip")
 TIMING_REPEATS = 3
 

@@ -1,0 +1,57 @@
+"""The validation harness at small settings, on 80 real HH-RLHF comparisons: it runs every method, and the
+figures that must hold at any size do."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from rlhf.attribution.validation import (
+    ALL_METHODS,
+    ValidationConfig,
+    comparisons_with_truth,
+    each_export_rows,
+    validation_run,
+    validation_table,
+)
+from rlhf.data import PreferenceRow
+from rlhf.quality.judgments import Judgment
+
+HH_SLICE = Path(__file__).parent / "data" / "hh_rlhf_harmless_80.jsonl"
+
+
+def test_each_export_turns_a_and_b_judgments_into_rows_and_skips_the_rest():
+    rows = [PreferenceRow("r0", "p", "good", "bad"), PreferenceRow("r1", "q", "same", "same")]
+    comparisons, truth = comparisons_with_truth(rows, seed=0)
+    assert len(comparisons) == 1   # equal replies cannot carry a preference
+    comparison = comparisons[0]
+    right = truth[comparison.comparison_id]
+    judgments = [Judgment(comparison.comparison_id, "ann", right, 2, "a", 10),
+                 Judgment(comparison.comparison_id, "bob", "tie", 1, "a", 10),
+                 Judgment(comparison.comparison_id, "cat", "b" if right == "a" else "a", 3, "b", 10)]
+    exported = each_export_rows(comparisons, judgments)
+    assert [(row.row_id, row.chosen, row.contributor_ids) for row in exported] == [
+        ("j-1", "good", ("ann",)), ("j-3", "bad", ("cat",))]
+
+
+@pytest.mark.slow
+def test_small_validation_run_measures_every_method(tmp_path, embedding_cache_dir):
+    config = ValidationConfig(data_path=str(HH_SLICE), comparisons=80, eval_comparisons=24, annotators=10,
+                              loo_contributors=8, lds_subsets=8, scaling_fractions=(0.5, 1.0), l2=1e-2,
+                              embedding_cache_dir=str(embedding_cache_dir), work_dir=str(tmp_path),
+                              encoder_max_length=128)
+    results = validation_run(config)
+    table = validation_table(results)
+    assert all(method in table for method in ALL_METHODS)
+    for k in ("3", "1"):
+        figures = results["overlaps"][k]["methods"]
+        # Exact influence is first-order leave-one-out, so it must rank the refits' loss changes.
+        assert figures["influence-exact"]["loo_spearman_raw"] > 0.8
+        assert figures["influence-exact"]["lds"] > 0.5
+        for method in ALL_METHODS:
+            assert math.isfinite(figures[method]["seconds"]) and figures[method]["epoch_multiple"] > 0
+    for method in ("agreement", "reliability"):   # without overlap the baselines know nothing
+        assert results["overlaps"]["1"]["methods"][method]["detection_auc"] == 0.5
+    assert set(results["overlaps"]["3"]["scaling"]["exponent"]) == set(ALL_METHODS)
