@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from feedback_site.annotation import api, views
+from feedback_site.attribution import views as attribution_views
 from feedback_site.quality import views as quality_views
 from feedback_site.training import views as training_views
 
@@ -46,6 +47,13 @@ urlpatterns = [
     path("training/jobs/<int:job_id>/retry/", training_views.job_retry, name="training_job_retry"),
     path("models/", training_views.registry, name="model_registry"),
     path("models/compare/", training_views.compare, name="model_compare"),
+    path("me/attribution/", attribution_views.my_attribution, name="my_attribution"),
+    path("models/<int:version_id>/attribution/", attribution_views.version_attribution, name="version_attribution"),
+    path(
+        "models/<int:version_id>/attribution/launch/",
+        attribution_views.version_attribution_launch,
+        name="version_attribution_launch",
+    ),
     path("", include("feedback_site.ledger.urls")),
     # REST API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "feedback_site.quality",
     "feedback_site.ledger",
     "feedback_site.training",
+    "feedback_site.attribution",
 ]
 
 MIDDLEWARE = [

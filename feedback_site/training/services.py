@@ -190,7 +190,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     else:
         with transaction.atomic():
             TrainingJob.objects.filter(pk=job.pk).update(state=JobState.COMPLETED, **updates)
-            ModelVersion.objects.get_or_create(
+            version, created = ModelVersion.objects.get_or_create(
                 job=job,
                 defaults={
                     "name": f"{job.snapshot.datanet.slug}-{job.method}-{job.id}",
@@ -199,6 +199,11 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
                     "artifacts_dir": str(result.output_dir),
                 },
             )
+            if created and record["data"].get("heldout_row_ids"):
+                # Every trained model is attributed back to the people whose judgments made it.
+                from feedback_site.attribution.services import attribution_job_create
+
+                attribution_job_create(model_version=version)
     return TrainingJob.objects.get(pk=job.pk)
 
 

@@ -1,0 +1,82 @@
+"""Attribution through the site: a trained model's contributors scored, stored, shown, handed to settlement."""
+
+import pytest
+from django.urls import reverse
+
+from feedback_site.annotation import services
+from feedback_site.attribution import services as attribution
+from feedback_site.attribution.models import AttributionJob
+from feedback_site.ledger.models import EpochAttribution
+from feedback_site.training import services as training
+from feedback_site.training.models import BaseModel, JobState, ModelVersion
+
+from .conftest import jsonl
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, settings, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings.TRAINING_ARTIFACTS_DIR = tmp_path / "artifacts"
+
+
+def test_flippers_score_negative_and_honest_positive_end_to_end(client, db, make_annotator, engineer):
+    from rlhf.tiny import marker_preference_rows
+
+    honest = [make_annotator(f"honest{i}") for i in range(3)]
+    flipper = make_annotator("flipper")
+    datanet = services.datanet_create(name="Marker", overlap=1)
+    pairs = marker_preference_rows(240, seed=8)
+    services.datanet_import(
+        datanet=datanet, stream=jsonl([{"prompt": r.prompt, "chosen": r.chosen, "rejected": r.rejected} for r in pairs]), origin="test"
+    )
+    people = [*honest, flipper]
+    for person in people:
+        services.datanet_member_add(datanet=datanet, user=person)
+    turn = 0
+    while True:  # each comparison judged once (k = 1), round robin
+        person = people[turn % len(people)]
+        turn += 1
+        assignment = services.assignment_next(annotator=person, datanet=datanet)
+        if assignment is None:
+            if turn > 4 * len(pairs):
+                break
+            continue
+        marked = "a" if "banana" in assignment.comparison.response_a.text else "b"
+        pick = marked if person != flipper else ("b" if marked == "a" else "a")
+        services.judgment_submit(
+            annotator=person, assignment_id=assignment.id, choice="A" if pick == assignment.shown_left else "B", strength=2, time_spent_ms=800
+        )
+    snapshot = services.snapshot_create(datanet=datanet)
+    encoder = BaseModel.objects.create(name="minilm", path="", family="encoder")
+    job = training.training_job_create(snapshot=snapshot, method="reward_linear", base_model=encoder, params={"eval_fraction": 0.25, "l2": 0.1})
+    job = training.training_job_run(job_id=job.id)
+    assert job.state == JobState.COMPLETED, job.error
+    queued = AttributionJob.objects.get(model_version=ModelVersion.objects.get(job=job))  # launched by the finished training
+    assert queued.method == "influence-exact" and queued.epoch == 0
+    done = attribution.attribution_job_run(job_id=queued.id)
+    assert done.state == JobState.COMPLETED, done.error
+    scores = {s.contributor.user.username: s.score for s in done.scores.select_related("contributor__user")}
+    assert scores["flipper"] < 0 < min(scores[h.username] for h in honest)
+    assert done.summary["cost"]["wall_seconds"] > 0 and done.summary["data"]["sha256"]
+    settled = {e.contributor.user.username: e.score for e in EpochAttribution.objects.filter(epoch=0).select_related("contributor__user")}
+    assert settled == scores  # settlement of epoch 0 will pay by these
+    assert attribution.attribution_job_run(job_id=queued.id).state == JobState.COMPLETED  # twice is harmless
+
+    client.force_login(engineer)
+    page = client.get(reverse("version_attribution", args=[queued.model_version_id])).content.decode()
+    assert "flipper" not in page and flipper.contributor.pseudonym in page  # pseudonyms only
+    client.force_login(flipper)
+    mine = client.get(reverse("my_attribution")).content.decode()
+    assert "made the model worse" in mine and honest[0].contributor.pseudonym not in mine
+
+
+def test_a_method_that_does_not_fit_the_model_is_refused(db, make_annotator, tmp_path):
+    from feedback_site.annotation import errors
+
+    version = ModelVersion(kind="reward_model", name="x", artifacts_dir=str(tmp_path))
+    with pytest.raises(errors.InvalidInput, match="influence-exact"):
+        attribution.attribution_job_create(model_version=version, method="influence-exact")
+    with pytest.raises(errors.InvalidInput, match="unknown"):
+        attribution.attribution_job_create(model_version=version, method="no-such-method")
