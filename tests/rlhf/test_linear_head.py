@@ -130,3 +130,17 @@ def test_second_run_on_the_same_texts_encodes_nothing(linear_run, tmp_path, embe
     assert again.record["timings"]["texts_embedded"] == 0
     assert np.array_equal(np.load(tmp_path / "again" / "head.npz")["weights"],
                           np.load(result.output_dir / "head.npz")["weights"])
+
+
+def test_cancelling_between_embedding_batches_keeps_what_was_encoded(tmp_path):
+    rows = marker_preference_rows(40, seed=22)  # 80 texts: two batches of up to 64
+    config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path / "stopped"), eval_fraction=0.25,
+                                  device="cpu", embedding_cache_dir=str(tmp_path / "cache"))
+    result = reward_train(config, rows=rows, should_stop=lambda: True)
+    assert result.status == "cancelled" and result.record["status"] == "cancelled"
+    assert not (tmp_path / "stopped" / "head.npz").exists()
+    assert result.record["timings"]["texts_embedded"] == 64
+
+    finished = reward_train(config, rows=rows)
+    assert finished.status == "completed"
+    assert finished.record["timings"]["texts_embedded"] == 16  # only the second batch was left to encode
