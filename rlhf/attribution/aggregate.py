@@ -25,7 +25,6 @@ methods) or a quality score (baselines), and payouts use shares of the positive 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,16 +35,24 @@ from rlhf.data import PreferenceRow
 VOTE_VALUES = (-1, 0, 1)
 
 
+def _digest(*texts: str) -> str:
+    # Each text is preceded by its length, so no two different lists of texts hash the same bytes.
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = text.encode("utf-8")
+        digest.update(b"%d:" % len(encoded) + encoded)
+    return digest.hexdigest()[:20]
+
+
 def label_key(prompt: str, winner: str, loser: str) -> str:
     """Names one (comparison, label): the prompt, the reply that won and the one that lost."""
-    return hashlib.sha256(json.dumps([prompt, winner, loser], ensure_ascii=False).encode()).hexdigest()[:20]
+    return _digest("label", prompt, winner, loser)
 
 
 def comparison_key(row: PreferenceRow) -> tuple[str, str]:
     """(comparison id, label "a" or "b") of a row: the replies in sorted order are a and b."""
     first, second = sorted((row.chosen, row.rejected))
-    key = hashlib.sha256(json.dumps([row.prompt, first, second], ensure_ascii=False).encode()).hexdigest()[:20]
-    return key, "a" if row.chosen == first else "b"
+    return _digest("comparison", row.prompt, first, second), "a" if row.chosen == first else "b"
 
 
 def judgment_votes(rows: Sequence[PreferenceRow], votes: Mapping[int, int] | None) -> dict[int, int]:

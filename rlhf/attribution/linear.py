@@ -8,8 +8,8 @@ everything here is closed form on numpy arrays, and the encoder's embeddings com
 - tracin: the head is fitted by damped Newton steps from w = 0, w_{t+1} = w_t - a_t H_t^-1 grad J(w_t). Row
   i's part of step t is -a_t H_t^-1 g_i(w_t) / n, so the held-out loss it removed is
   a_t/n g_eval(w_t)^T H_t^-1 g_i(w_t); TracIn sums that over the steps. The head keeps no checkpoints, so the
-  fit is replayed here (deterministic, the same arithmetic as `bradley_terry_fit`) and its last iterate is
-  checked against the saved weights: the replay is the training run.
+  fit is replayed here (deterministic, the same steps as `bradley_terry_fit`) and its last iterate is checked
+  against the saved weights: the replay is the training run.
 - datainf: DataInf's closed form with the head as its one layer, damped by DataInf's rule plus the head's L2.
 
 The held-out loss is the plain preference loss -log sigmoid(r_chosen - r_rejected): margins are a training
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,13 +87,19 @@ def influence_exact(problem: HeadProblem) -> tuple[np.ndarray, dict]:
 @dataclass(frozen=True)
 class NewtonStep:
     weights: np.ndarray   # w_t, where the step starts
-    hessian: np.ndarray   # H_t
+    hessian_factor: Any   # LU factors of H_t (scipy.linalg.lu_factor), to solve more systems with it
     step_size: float      # a_t
 
 
 def newton_trajectory(differences: np.ndarray, margins: np.ndarray | None, *, l2: float,
                       max_iterations: int = 100, tolerance: float = 1e-10) -> tuple[list[NewtonStep], np.ndarray]:
-    """Replay `bradley_terry_fit` (same start, steps and line search) keeping every step. Returns (steps, final w)."""
+    """Replay `bradley_terry_fit` (same start, steps and line search) keeping every step. Returns (steps, final w).
+
+    Each step's Hessian is factorised once and kept, so that TracIn solves its held-out system with the same
+    factors; the iterates then agree with the fit's to rounding (checked against the saved weights).
+    """
+    from scipy.linalg import lu_factor, lu_solve
+
     weights = np.zeros(differences.shape[1])
     objective = bradley_terry_objective(weights, differences, margins, l2=l2)
     steps: list[NewtonStep] = []
@@ -100,8 +107,8 @@ def newton_trajectory(differences: np.ndarray, margins: np.ndarray | None, *, l2
         gradient = bradley_terry_gradients(weights, differences, margins).mean(axis=0) + l2 * weights
         if float(np.linalg.norm(gradient)) < tolerance:
             break
-        hessian = bradley_terry_hessian(weights, differences, margins, l2=l2)
-        direction = np.linalg.solve(hessian, gradient)
+        factor = lu_factor(bradley_terry_hessian(weights, differences, margins, l2=l2))
+        direction = lu_solve(factor, gradient)
         size = 1.0
         while size > 1e-8:
             candidate = weights - size * direction
@@ -109,7 +116,7 @@ def newton_trajectory(differences: np.ndarray, margins: np.ndarray | None, *, l2
             if candidate_objective <= objective - 1e-4 * size * gradient @ direction:
                 break
             size *= 0.5
-        steps.append(NewtonStep(weights, hessian, size))
+        steps.append(NewtonStep(weights, factor, size))
         weights, objective = candidate, candidate_objective
     return steps, weights
 
@@ -121,9 +128,11 @@ def tracin(problem: HeadProblem) -> tuple[np.ndarray, dict]:
     if drift > 1e-6:
         raise ValueError(f"{model.folder}: replaying the fit on these rows ends {drift:.2e} away from the saved "
                          "weights, so they are not the rows (or settings) the head was trained with")
+    from scipy.linalg import lu_solve
+
     scores = np.zeros(problem.rows)
     for step in steps:
-        direction = np.linalg.solve(step.hessian, problem.eval_gradient(step.weights))
+        direction = lu_solve(step.hessian_factor, problem.eval_gradient(step.weights))
         scores += step.step_size * (problem.train_gradients(step.weights) @ direction)
     scores /= problem.rows
     return scores, {"checkpoints": len(steps), "optimizer": "damped Newton (replayed)",
