@@ -11,9 +11,10 @@ is the evaluation set. Then, for every method, at overlap k = 3 and k = 1:
 
 - detection: ROC AUC of contributor scores, honest (positive class) against harmful (random + flip), and
   against flippers only; duplicates are left out (they are as good as whom they copy). Target >= 0.90.
-- counterfactual truth: for a sample of contributors, the head is refitted without their rows and the change in
-  held-out loss measured; Spearman between that change and their score (paid scores, and raw scores without
-  the duplicate rule). Target >= 0.6.
+- counterfactual truth: the head is refitted without each contributor's rows and the change in held-out loss
+  measured; Spearman between that change and the score, over a sample of contributors (paid scores, and raw
+  scores without the duplicate rule). Target >= 0.6. The changes themselves, used as scores, are the
+  "retraining" row: the detection that an attribution faithful to this model could reach.
 - linear datamodeling score (LDS): heads refitted on random halves of the rows; Spearman between each half's
   held-out loss and the loss the row scores predict for it (the full-data loss plus the scores of the rows left
   out).
@@ -247,9 +248,14 @@ def _measure(config: ValidationConfig, scenario: _Scenario, say, *, with_scaling
     rng = np.random.default_rng([config.seed, 13, scenario.overlap])
     loo_sample = sorted(rng.choice(contributors, size=min(config.loo_contributors, len(contributors)),
                                    replace=False).tolist())
-    say(f"k={scenario.overlap}: leave-one-contributor-out refits for {len(loo_sample)} contributors")
+    say(f"k={scenario.overlap}: leave-one-contributor-out refits for all {len(contributors)} contributors")
     owner = np.array([row.contributor_ids[0] for row in scenario.rows])
-    loo_change = {who: _refit_loss(config, scenario, owner != who) - scenario.full_eval_loss for who in loo_sample}
+    started = time.perf_counter()
+    # Retraining without each contributor is the truth the methods approximate; scored as a method of its own,
+    # it says how well any faithful attribution could detect harmful annotators on this model.
+    retrained = {who: _refit_loss(config, scenario, owner != who) - scenario.full_eval_loss for who in contributors}
+    retrain_seconds = time.perf_counter() - started
+    loo_change = {who: retrained[who] for who in loo_sample}
     halves = [rng.random(len(scenario.rows)) < 0.5 for _ in range(config.lds_subsets)]
     say(f"k={scenario.overlap}: {len(halves)} refits on random halves")
     half_losses = [_refit_loss(config, scenario, keep) for keep in halves]
@@ -261,6 +267,8 @@ def _measure(config: ValidationConfig, scenario: _Scenario, say, *, with_scaling
         "epoch_seconds": scenario.epoch_seconds, "heldout_loss": scenario.full_eval_loss,
         "heldout_accuracy": float((scenario.eval_differences @ scenario.full_weights > 0).mean()),
         "loo_contributors": loo_sample, "methods": {},
+        "retraining": {**_detection(scenario, retrained), "seconds": retrain_seconds,
+                       "epoch_multiple": retrain_seconds / scenario.epoch_seconds},
     }
     for method in config.methods:
         say(f"k={scenario.overlap}: {method}")
@@ -277,8 +285,6 @@ def _measure(config: ValidationConfig, scenario: _Scenario, say, *, with_scaling
 def _method_figures(scenario: _Scenario, paid: dict, raw: dict, loo_change: dict[str, float],
                     halves: list[np.ndarray], half_losses: list[float]) -> dict[str, Any]:
     scores = paid["contributors"]
-    honest = [score for who, score in scores.items() if scenario.kinds[who] == "honest"]
-    harmful = [score for who, score in scores.items() if scenario.kinds[who] in HARMFUL_KINDS]
     loo_sample = sorted(loo_change)
     row_scores = np.array([raw_row["score"] for raw_row in raw["rows"]])
     total = row_scores.sum()
@@ -287,10 +293,8 @@ def _method_figures(scenario: _Scenario, paid: dict, raw: dict, loo_change: dict
     by_kind: dict[str, list[float]] = {}
     for who, score in scores.items():
         by_kind.setdefault(scenario.kinds[who], []).append(score)
-    flippers = [score for who, score in scores.items() if scenario.kinds[who] == "flip"]
     return {
-        "detection_auc": roc_auc(honest, harmful),
-        "detection_auc_flip": roc_auc(honest, flippers),
+        **_detection(scenario, scores),
         "loo_spearman": spearman([scores.get(who, 0.0) for who in loo_sample], [loo_change[w] for w in loo_sample]),
         "loo_spearman_raw": spearman([raw["contributors"].get(who, 0.0) for who in loo_sample],
                                      [loo_change[w] for w in loo_sample]),
@@ -300,6 +304,15 @@ def _method_figures(scenario: _Scenario, paid: dict, raw: dict, loo_change: dict
         "epoch_multiple": min(paid["cost"]["wall_seconds"], raw["cost"]["wall_seconds"]) / scenario.epoch_seconds,
         "mean_score_by_kind": {kind: float(np.mean(values)) for kind, values in sorted(by_kind.items())},
     }
+
+
+def _detection(scenario: _Scenario, scores: Mapping[str, float]) -> dict[str, float]:
+    """ROC AUC of contributor scores: honest against random + flip, and honest against flip alone."""
+    def of(kinds: tuple[str, ...]) -> list[float]:
+        return [score for who, score in scores.items() if scenario.kinds[who] in kinds]
+
+    return {"detection_auc": roc_auc(of(("honest",)), of(HARMFUL_KINDS)),
+            "detection_auc_flip": roc_auc(of(("honest",)), of(("flip",)))}
 
 
 def _scaling(config: ValidationConfig, scenario: _Scenario, say) -> dict[str, Any]:
@@ -371,6 +384,13 @@ def validation_table(results: dict[str, Any]) -> str:
         cells += [_figure(figures["seconds"], 3), _figure(figures["epoch_multiple"]),
                   f"rows^{_figure(growth)}" if growth is not None else "n/a"]
         lines.append(cells)
+    cells = ["retraining (truth)"]
+    for k in overlaps:
+        figures = results["overlaps"][k]["retraining"]
+        cells += [_figure(figures["detection_auc"]), _figure(figures["detection_auc_flip"]), "1 (def.)",
+                  "1 (def.)", "n/a"]
+    cells += [_figure(first["retraining"]["seconds"], 3), _figure(first["retraining"]["epoch_multiple"]), "n/a"]
+    lines.append(cells)
     widths = [max(len(row[i]) for row in [columns, *lines]) for i in range(len(columns))]
     rendered = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in
                 [columns, ["-" * width for width in widths], *lines]]
@@ -378,6 +398,8 @@ def validation_table(results: dict[str, Any]) -> str:
         "targets: AUC >= 0.90 (honest vs random+flip contributors), LOO rho >= 0.6 (score vs held-out loss change "
         "when the contributor's rows are removed and the head refitted), x epoch <= 3 (one attribution run over "
         "one training fit on the same embedded rows, at the first k)",
+        "retraining (truth): each contributor's held-out loss change when the head is refitted without them, "
+        "used as a score: the detection any faithful attribution could reach on this model. "
         "AUC flip: honest vs flipping contributors only. LOO rho: paid scores (duplicate judgments share credit); "
         "raw: without that rule. growth: exponent of wall time against rows. Times are the best of repeated runs.",
     ]
