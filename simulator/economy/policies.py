@@ -49,7 +49,7 @@ from simulator.economy.units import nonzero_shares, split_by_integer_weights
 from simulator.economy.weights import ATTRIBUTION_SCALE, QUALITY_SCALE, attribution_weights, quality_units
 
 _CONTRIBUTOR_CAP_HELP = (
-    "Most one contributor can receive in an epoch, in basis points of the budget "
+    "Most one contributor can receive in an epoch, in basis points of the epoch's reward pool (the budget, or the fee cap when lower) "
     "(10000 = no cap); the excess is carried over."
 )
 
@@ -97,7 +97,8 @@ class AttributionParams(PolicyParams):
 @dataclass(frozen=True)
 class AttributionBondedParams(PolicyParams):
     name: ClassVar[str] = "attribution_bonded"
-    version: ClassVar[int] = 1
+    # 2: the cluster and contributor caps are shares of the reward pool (budget or fee cap), not of the budget.
+    version: ClassVar[int] = 2
 
     slash_rate_bps: int = param(
         2000,
@@ -114,7 +115,7 @@ class AttributionBondedParams(PolicyParams):
     max_cluster_share_bps: int = param(
         1000,
         "Most one identity cluster (a lone account is a cluster of one) can receive, in basis points "
-        "of the budget; the excess is carried over.",
+        "of the epoch's reward pool (the budget, or the fee cap when lower); the excess is carried over.",
         require_bps,
     )
     max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
@@ -179,10 +180,12 @@ def _settle(
     budget = inputs.budget
     shares = split_by_integer_weights(reward_pool, accounts, weights)
     allocated = sum(shares)
-    shares = _cap_each(shares, budget * params.max_contributor_share_bps // BASIS_POINTS)
+    # Caps are shares of what this epoch can pay (the reward pool), not of the budget: the budget
+    # includes carry-over, which under a fee cap grows without limit and would make any cap toothless.
+    shares = _cap_each(shares, reward_pool * params.max_contributor_share_bps // BASIS_POINTS)
     after_contributor_cap = sum(shares)
     if cluster_cap_bps is not None:
-        cluster_cap = budget * cluster_cap_bps // BASIS_POINTS
+        cluster_cap = reward_pool * cluster_cap_bps // BASIS_POINTS
         shares = _cap_each(shares, cluster_cap)  # a lone account is a cluster of one
     payouts = nonzero_shares(accounts, shares)
     if cluster_cap_bps is not None and inputs.clusters:

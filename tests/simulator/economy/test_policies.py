@@ -270,7 +270,7 @@ def test_params_round_trip_through_json():
     proposal = policy_from_dict("attribution_bonded", {"slash_rate_bps": 500, "fee_multiple_bps": None})
     assert proposal.slash_rate_bps == 500
     assert proposal.fee_multiple_bps is None
-    assert proposal.version == POLICIES["attribution_bonded"].version == 1
+    assert proposal.version == POLICIES["attribution_bonded"].version == 2
 
 
 @pytest.mark.parametrize(
@@ -328,3 +328,20 @@ def test_bad_epoch_inputs_are_refused_naming_the_field(fields, error, message):
 def test_run_policy_refuses_what_is_not_a_registered_policy():
     with pytest.raises(TypeError, match="not the parameters of a registered policy"):
         run_policy(object(), EpochInputs(budget=1))
+
+
+def test_caps_bind_on_the_reward_pool_not_on_a_budget_swollen_by_carry_over():
+    from simulator.economy.policies import AttributionBondedParams, run_policy
+
+    inputs = EpochInputs(
+        budget=1_000_000_000,  # mostly carried over from epochs with few fees
+        fees_collected=100,
+        attribution_scores={"sybil-1": 5.0, "sybil-2": 5.0, "honest": 1.0},
+        clusters={"sybil-1": "ring", "sybil-2": "ring"},
+    )
+    result = run_policy(AttributionBondedParams(fee_multiple_bps=30_000, max_cluster_share_bps=1_000), inputs)
+    pool = 300  # 3x the fees
+    assert result.explanation["reward_pool"] == pool
+    assert result.payouts.get("sybil-1", 0) + result.payouts.get("sybil-2", 0) <= pool // 10
+    assert result.payouts["honest"] <= pool // 10
+    assert sum(result.payouts.values()) + result.carry_over == inputs.budget
