@@ -4,6 +4,7 @@ python -m simulator run --scenario sybil_attack --policy attribution_bonded --se
 python -m simulator calibrate var/feedback_log.jsonl --out var/calibration.json
 python -m simulator sweep sweeps/standard.yaml
 python -m simulator scenarios
+python -m simulator report var/sweeps/standard --out var/reports/standard.html
 """
 
 from __future__ import annotations
@@ -133,6 +134,21 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--processes", type=int, help="override the config's processes")
     sweep.add_argument("--out", help="override the config's output folder")
 
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report of a sweep folder",
+        description="Write a self-contained HTML report (summary, parameters, scenario x metric table with "
+        "pass/fail checks, charts, assumptions, limitations, reproducibility) of a sweep folder.",
+        epilog="examples:\n    python -m simulator report var/sweeps/standard --out var/reports/standard.html\n"
+        "    python -m simulator report var/sweeps/standard --out r.html --pdf r.pdf --thresholds checks.yaml\n"
+        "a thresholds file is a list of {metric, operator, value, scenarios: attack|price_crash|all|NAME, label}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("sweep_dir", help="a folder written by `sweep` or `run`")
+    report.add_argument("--out", required=True, help="where to write the HTML file")
+    report.add_argument("--pdf", help="also write the summary and charts as a PDF here")
+    report.add_argument("--thresholds", help="YAML or JSON list of pass/fail thresholds (defaults otherwise)")
+
     commands.add_parser(
         "scenarios",
         help="list the scenarios",
@@ -249,16 +265,36 @@ def _scenarios(_: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from simulator.report import thresholds_from_data, write_report
+
+    thresholds = None
+    if args.thresholds is not None:
+        import yaml
+
+        from simulator.report import ReportError
+
+        try:
+            data = yaml.safe_load(Path(args.thresholds).read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise ReportError(f"{args.thresholds}: not YAML or JSON: {error}") from None
+        thresholds = thresholds_from_data(data, where=args.thresholds)
+    path = write_report(args.sweep_dir, args.out, pdf=args.pdf, thresholds=thresholds)
+    print(f"-> {path}" + (f" and {args.pdf}" if args.pdf else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from simulator.calibration import CalibrationError
     from simulator.feedback_log import FeedbackLogError
     from simulator.params import ScenarioError
+    from simulator.report import ReportError
     from simulator.sweep import SweepError
 
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "calibrate": _calibrate, "sweep": _sweep, "scenarios": _scenarios}
+    handlers = {"run": _run, "calibrate": _calibrate, "sweep": _sweep, "scenarios": _scenarios, "report": _report}
     try:
         return handlers[args.command](args)
-    except (ScenarioError, SweepError, CalibrationError, FeedbackLogError, OSError) as error:
+    except (ScenarioError, SweepError, CalibrationError, FeedbackLogError, ReportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
