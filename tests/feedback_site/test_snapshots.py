@@ -135,3 +135,28 @@ def test_feedback_log_reader_names_file_line_and_field(tmp_path):
     bad.write_text('{"schema_version": 1, "judgment_id": 1}\n')
     with pytest.raises(FeedbackLogError, match=r"log.jsonl:1: .*annotator"):
         list(read_feedback_log(bad))
+
+
+def test_fast_log_check_agrees_with_the_schema():
+    import copy
+
+    import jsonschema
+
+    from simulator.feedback_log import _plainly_valid, schema
+
+    good = {
+        "schema_version": 1, "judgment_id": 3, "annotator": "c_1", "datanet": "d", "comparison_id": 2, "choice": "tie",
+        "strength": "much", "shown_left": "b", "time_spent_ms": 0, "served_at": "2026-01-01T00:00:00Z",
+        "submitted_at": "2026-01-01T00:00:01Z", "revision_of": None,
+    }
+    variants = [good, {**good, "revision_of": 2}]
+    for key, bad in [("choice", "left"), ("strength", 2), ("judgment_id", 0), ("judgment_id", True), ("time_spent_ms", -1),
+                     ("annotator", ""), ("revision_of", "1"), ("schema_version", 2), ("extra", 1)]:
+        variants.append({**copy.deepcopy(good), key: bad})
+    variants.append({k: v for k, v in good.items() if k != "datanet"})
+    validator = jsonschema.Draft202012Validator(schema())
+    for row in variants:
+        if _plainly_valid(row):
+            assert validator.is_valid(row), row
+    assert _plainly_valid(good) and validator.is_valid(good)
+    assert sum(_plainly_valid(r) for r in variants) == 2
