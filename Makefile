@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench-load bench-export clean
+.PHONY: install demo test lint clean
 
 # torch first, pinned: it is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -32,11 +32,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-bench-load: install
-	$(PY) benchmarks/bench_load.py
-
-bench-export: install
-	$(PY) benchmarks/bench_export.py
+# Benchmarks, by hand: `make bench-load` (needs DATABASE_URL=postgres://...), bench-export, bench-quality,
+# bench-reward_models, bench-attribution, bench-policy_math, bench-settlement, bench-simulator, bench-report.
+bench-%: install
+	$(PY) benchmarks/bench_$*.py
 
 clean:
 	rm -rf var .pytest_cache
