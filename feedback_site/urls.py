@@ -55,6 +55,7 @@ urlpatterns = [
         name="version_attribution_launch",
     ),
     path("", include("feedback_site.ledger.urls")),
+    path("", include("feedback_site.governance.urls")),
     # REST API
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

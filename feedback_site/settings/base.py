@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "feedback_site.ledger",
     "feedback_site.training",
     "feedback_site.attribution",
+    "feedback_site.governance",
 ]
 
 MIDDLEWARE = [
