@@ -47,7 +47,12 @@ def time_series_figure(sweep: SweepData, metric: str) -> Any:
     columns = min(4, len(scenarios))
     rows = -(-len(scenarios) // columns)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False, sharex=True
+        rows,
+        columns,
+        figsize=(3.4 * columns, 2.6 * rows + 0.4),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
     )
     for index, scenario in enumerate(scenarios):
         axis = axes[index // columns][index % columns]
@@ -78,7 +83,7 @@ def lorenz_figure(sweep: SweepData) -> Any:
     """Honest contributors' rewards at the last epoch, per policy, from the recorded top-10% share
     (median over every scenario and seed); the Gini median is in the legend."""
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(4.2, 4.0))
+    figure, axis = plt.subplots(figsize=(4.2, 4.0), layout="constrained")
     axis.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--", label="perfect equality")
     for policy in sweep.policies:
         chosen = sweep.columns["policy"] == policy
