@@ -19,8 +19,10 @@ def user_create(*, username: str, password: str | None, roles: list[Role] | tupl
         user = User.objects.create_superuser(username=username, password=password, email=email)
     else:
         user = User.objects.create_user(username=username, password=password, email=email)
-    group_roles = [r for r in roles if r != Role.ADMIN]
-    if group_roles:
-        user.groups.add(*Group.objects.filter(name__in=[r.value for r in group_roles]))
+    # get_or_create, not a lookup: the groups come from a data migration, but a database flushed
+    # between tests (or restored without that data) must not silently create users without roles.
+    groups = [Group.objects.get_or_create(name=r.value)[0] for r in roles if r != Role.ADMIN]
+    if groups:
+        user.groups.add(*groups)
     contributor_for(user=user)
     return user
