@@ -21,12 +21,15 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
+import pickle
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from pathlib import Path
 
 from django.db import connection, transaction
 
@@ -37,11 +40,14 @@ from .models import RECORD_KINDS, EntryKind, EpochSettlement, LedgerAccount, Led
 
 CHUNK_ROWS = 20_000
 # Epochs with at least this many payouts have their Merkle root computed in a second process
-# (spawned, so it shares no database connection), in parallel with the chain check.
-OFFLOAD_ROOT_PAYOUTS = 100_000
+# (root_worker.py), in parallel with the chain check.
+OFFLOAD_ROOT_PAYOUTS = 20_000
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_PROBLEMS = 100
 _KINDS = frozenset(kind.encode() for kind in EntryKind.values)
 _RECORDS = frozenset(str(kind).encode() for kind in RECORD_KINDS)
+_MOVES = _KINDS - _RECORDS - {EntryKind.GENESIS.value.encode()}  # kinds that move money between two accounts
+PROGRESS_EVERY = 1_000_000
 _SETTLEMENT_TOTALS = ("emission", "carried_in", "budget", "paid", "carry_over", "slashed", "fees_collected")
 
 
@@ -107,26 +113,30 @@ class _Checker:
         self.genesis_supply: int | None = None
         self.expected_id = 1
         self.previous = ZERO_HASH
+        self.moved = False  # has anything but genesis moved yet
         # Payouts of epochs whose epoch_settled record has not come yet: epoch -> key -> amount.
         self.open_epochs: dict[int, dict[str, int]] = defaultdict(dict)
         self.payout_tallies: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         self.records: dict[int, tuple[int, dict]] = {}
         self.roots: list[tuple[int, int, str | None, str | Future]] = []
-        self.root_pool: ProcessPoolExecutor | None = None
+        self.worker: subprocess.Popen | None = None
+        self.feeder: ThreadPoolExecutor | None = None
 
     def problem(self, entry_id: int | None, message: str) -> None:
         if len(self.report.problems) < MAX_PROBLEMS:
             self.report.problems.append(Problem(entry_id, message))
 
     def run(self, lines: Iterator[bytes], progress: Callable[[int], None] | None) -> None:
+        # The hot loop of the whole check: ten million turns, so locals, no call per entry, and
+        # the epoch whose payouts are streaming by is kept in locals until its record arrives.
         sha256, unhexlify = hashlib.sha256, binascii.unhexlify
-        balances = self.balances
-        last_created_us = 0
-        moved = False
-        count = 0
+        balances, keys, problem = self.balances, self.account_keys, self.problem
+        previous, expected_id, last_created_us, count = ZERO_HASH, 1, 0, 0
+        next_progress = PROGRESS_EVERY
+        open_epoch, open_payouts, open_sum, open_count = None, None, 0, 0
         for line in lines:
             payload = line[65:]
-            digest = sha256(self.previous + payload).digest()
+            digest = sha256(previous + payload).digest()
             fields = payload.split(b"|", 7)
             count += 1
             try:
@@ -138,44 +148,60 @@ class _Checker:
                     int(fields[0]), int(fields[2]), int(fields[3]), int(fields[4]), int(fields[6])
                 )
             except (ValueError, IndexError):
-                self.problem(self.expected_id, f"malformed entry, not integers where the encoding has them: {line[:160]!r}")
-                self.previous = stored or digest
-                self.expected_id += 1
+                problem(expected_id, f"malformed entry, not integers where the encoding has them: {line[:160]!r}")
+                previous = stored or digest
+                expected_id += 1
                 continue
             if digest != stored:
-                self.problem(
-                    entry_id,
-                    "hash does not match the entry's fields and the previous hash: the entry (or the one before it) was altered",
-                )
+                problem(entry_id, "hash does not match the entry's fields and the previous hash: the entry was altered")
                 digest = stored or digest
-            self.previous = digest
-            if entry_id != self.expected_id:
-                self.problem(entry_id, f"ids must follow each other: expected {self.expected_id}")
-            self.expected_id = entry_id + 1
+            previous = digest
+            if entry_id != expected_id:
+                problem(entry_id, f"ids must follow each other: expected {expected_id}")
+            expected_id = entry_id + 1
             if created_us < last_created_us:
-                self.problem(entry_id, "its time is earlier than the previous entry's")
+                problem(entry_id, "its time is earlier than the previous entry's")
             last_created_us = created_us
             kind = fields[1]
-            if kind == b"payout" or kind not in _KINDS or kind in _RECORDS or kind == b"genesis":
-                if self._special(entry_id, kind, debit, credit, amount, fields, moved):
+            if not debit or not credit or debit == credit or amount <= 0 or kind not in _MOVES:
+                if open_epoch is not None:  # a record or genesis ends the stream of payouts
+                    self._tally(open_epoch, open_sum, open_count)
+                    open_epoch, open_payouts, open_sum, open_count = None, None, 0, 0
+                if self._special(entry_id, kind, debit, credit, amount, fields):
                     continue
-            elif not debit or not credit or debit == credit or amount <= 0:
-                self.problem(entry_id, f"a {kind.decode()} entry moves a positive amount between two different accounts")
-                continue
-            moved = moved or kind != b"genesis"
-            if debit:
+            else:
+                self.moved = True
+                if kind == b"payout":
+                    if fields[5] != open_epoch:
+                        if open_epoch is not None:
+                            self._tally(open_epoch, open_sum, open_count)
+                        open_epoch, open_sum, open_count = fields[5], 0, 0
+                        open_payouts = self.open_epochs[int(open_epoch)] if keys is not None else None
+                    open_sum += amount
+                    open_count += 1
+                    if open_payouts is not None:
+                        open_payouts[keys.get(credit) or f"?{credit}"] = amount
                 balance = balances[debit] - amount
                 balances[debit] = balance
                 if balance < 0 and debit not in self.overdrawn:
                     self.overdrawn.add(debit)
-                    self.problem(entry_id, f"overdraws account {debit} (balance {balance})")
+                    problem(entry_id, f"overdraws account {debit} (balance {balance})")
             balances[credit] += amount
-            if progress and count % 1_000_000 == 0:
+            if count == next_progress and progress:
                 progress(count)
+                next_progress += PROGRESS_EVERY
+        if open_epoch is not None:
+            self._tally(open_epoch, open_sum, open_count)
+        self.previous, self.expected_id = previous, expected_id
         self.report.entries = count
 
-    def _special(self, entry_id, kind, debit, credit, amount, fields, moved) -> bool:
-        """Checks for the kinds that need more than the common rule; True: skip the balances."""
+    def _tally(self, epoch: bytes, paid: int, count: int) -> None:
+        tally = self.payout_tallies[int(epoch)]
+        tally[0] += paid
+        tally[1] += count
+
+    def _special(self, entry_id, kind, debit, credit, amount, fields) -> bool:
+        """Genesis, records, and whatever breaks the common rule; True: no balance to update."""
         if kind not in _KINDS:
             self.problem(entry_id, f"unknown kind {kind!r}")
             return True
@@ -185,30 +211,21 @@ class _Checker:
             elif kind == b"epoch_settled":
                 self._epoch_record(entry_id, int(fields[5]), fields[7])
             return True
-        if kind == b"genesis":
-            if moved:
-                self.problem(entry_id, "genesis entry after the supply started moving: no mint after genesis")
-            if debit or not credit or amount <= 0:
-                self.problem(entry_id, "a genesis entry credits one account a positive amount, debiting none")
-                return True
-            self.genesis_total += amount
-            if self.genesis_supply is None:
-                try:
-                    self.genesis_supply = int(json.loads(fields[7])["total_supply"])
-                except (ValueError, KeyError, TypeError):
-                    self.problem(entry_id, "the first genesis entry must record total_supply in its memo")
-                    self.genesis_supply = 0
-            return False
-        # A payout: the common rule, and its place in its epoch's tree.
-        if not debit or not credit or debit == credit or amount <= 0:
-            self.problem(entry_id, "a payout moves a positive amount between two different accounts")
+        if kind != b"genesis":
+            self.problem(entry_id, f"a {kind.decode()} entry moves a positive amount between two different accounts")
             return True
-        epoch = int(fields[5])
-        tally = self.payout_tallies[epoch]
-        tally[0] += amount
-        tally[1] += 1
-        if self.account_keys is not None:
-            self.open_epochs[epoch][self.account_keys.get(credit, f"?{credit}")] = amount
+        if self.moved:
+            self.problem(entry_id, "genesis entry after the supply started moving: no mint after genesis")
+        if debit or not credit or amount <= 0:
+            self.problem(entry_id, "a genesis entry credits one account a positive amount, debiting none")
+            return True
+        self.genesis_total += amount
+        if self.genesis_supply is None:
+            try:
+                self.genesis_supply = int(json.loads(fields[7])["total_supply"])
+            except (ValueError, KeyError, TypeError):
+                self.problem(entry_id, "the first genesis entry must record total_supply in its memo")
+                self.genesis_supply = 0
         return False
 
     def _epoch_record(self, entry_id: int, epoch: int, memo: bytes) -> None:
@@ -231,24 +248,50 @@ class _Checker:
         if self.account_keys is not None:
             payouts = self.open_epochs.pop(epoch, {})
             if len(payouts) >= OFFLOAD_ROOT_PAYOUTS:
-                # A big tree is hashed in another process while this one goes on with the chain.
-                if self.root_pool is None:
-                    self.root_pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-                root = self.root_pool.submit(payouts_root, epoch, payouts)
+                root = self._root_worker().submit(self._root_in_worker, epoch, payouts)
             else:
                 root = payouts_root(epoch, payouts)
             self.roots.append((entry_id, epoch, data.get("payouts_root"), root))
 
+    def _root_worker(self) -> ThreadPoolExecutor:
+        """A big tree is hashed by a worker process while this one goes on with the chain; one
+        helper thread feeds it, epoch after epoch, and waits for each root (without the GIL)."""
+        if self.worker is None:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "feedback_site.ledger.root_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                cwd=PROJECT_ROOT,
+            )
+            self.feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-roots")
+        return self.feeder
+
+    def _root_in_worker(self, epoch: int, payouts: dict[str, int]) -> str:
+        pickle.dump((epoch, payouts), self.worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.worker.stdin.flush()
+        answer = self.worker.stdout.readline().decode().strip()
+        if not answer:
+            raise RuntimeError(f"the root worker stopped (exit status {self.worker.poll()})")
+        return answer
+
     def _compare_roots(self) -> None:
-        for entry_id, epoch, published, root in self.roots:
-            root = root.result() if isinstance(root, Future) else root
-            if root != published:
-                self.problem(
-                    entry_id,
-                    f"epoch {epoch}: the payout entries hash to the Merkle root {root}, not the published {published}",
-                )
-        if self.root_pool is not None:
-            self.root_pool.shutdown()
+        try:
+            for entry_id, epoch, published, root in self.roots:
+                try:
+                    root = root.result() if isinstance(root, Future) else root
+                except (OSError, RuntimeError) as error:
+                    self.problem(entry_id, f"epoch {epoch}: the root could not be computed: {error}")
+                    continue
+                if root != published:
+                    self.problem(
+                        entry_id,
+                        f"epoch {epoch}: the payout entries hash to the Merkle root {root}, not the published {published}",
+                    )
+        finally:
+            if self.worker is not None:
+                self.feeder.shutdown()
+                self.worker.stdin.close()
+                self.worker.wait()
 
     def finish(self, last_entry_id: int) -> None:
         self._compare_roots()
