@@ -72,7 +72,7 @@ def report_request(*, sweep_config: dict[str, Any], title: str, by) -> Simulatio
     )
     from .tasks import build_report
 
-    transaction.on_commit(lambda: build_report.apply_async(args=[report.id]))
+    transaction.on_commit(lambda: build_report.apply_async(args=[report.id], queue="cpu"))
     return report
 
 

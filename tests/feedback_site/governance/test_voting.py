@@ -160,3 +160,22 @@ def test_policy_parameters_are_validated_by_the_policy(person, propose):
         propose(alice, params={"no_such_parameter": 1})
     with pytest.raises(errors.ProposalInvalid, match="policy_params"):
         propose(alice, policy="no_such_policy", params={})
+
+
+def test_the_scheduled_task_closes_only_proposals_past_their_deadline(person, propose):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from feedback_site.governance.models import Proposal
+    from feedback_site.governance.tasks import close_due_proposals
+
+    alice = person("alice", 30)
+    due, later = propose(alice), propose(alice)
+    vote_cast(proposal=due, voter=alice, choice="for")
+    Proposal.objects.filter(id=due.id).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert close_due_proposals() == [due.id]
+    due.refresh_from_db()
+    later.refresh_from_db()
+    assert (due.status, later.status) == (ProposalStatus.ACCEPTED, ProposalStatus.OPEN)
+    assert close_due_proposals() == []
