@@ -268,7 +268,7 @@ def extend_ledger(total_entries: int) -> None:
             epoch = selectors.epoch_next()
             paid_wallets = wallets[: remaining - 2]
             emission = emission_for_epoch(schedule, epoch)
-            carried_in = selectors.account_balance(account=rewards)
+            carried_in = EpochSettlement.objects.get(epoch=epoch - 1).carry_over
             budget = emission + carried_in
             each = budget // len(paid_wallets)
             payouts = {key: each for _, key in paid_wallets}

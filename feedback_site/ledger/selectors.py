@@ -82,13 +82,15 @@ def account_balance(*, account: LedgerAccount | int, at_entry_id: int | None = N
 def balances_of_kind(*, kind: str, at_entry_id: int | None = None) -> dict[int, int]:
     """Balance of every account of ``kind`` that has ever moved, by account id: two GROUP BYs."""
     entries = _entries_until(at_entry_id)
+    # IN (the accounts of this kind): index lookups per account, not a join over every entry.
+    accounts = LedgerAccount.objects.filter(kind=kind).values("id")
     balances: dict[int, int] = defaultdict(int)
     for account_id, total in (
-        entries.filter(credit__kind=kind).values_list("credit_id").annotate(total=ExactSum("amount"))
+        entries.filter(credit_id__in=accounts).values_list("credit_id").annotate(total=ExactSum("amount"))
     ):
         balances[account_id] += total
     for account_id, total in (
-        entries.filter(debit__kind=kind).values_list("debit_id").annotate(total=ExactSum("amount"))
+        entries.filter(debit_id__in=accounts).values_list("debit_id").annotate(total=ExactSum("amount"))
     ):
         balances[account_id] -= total
     return dict(balances)

@@ -301,7 +301,14 @@ class _Checker:
         for epoch, settlement in settlements.items():
             if epoch not in self.records:
                 self.problem(settlement.last_entry_id, f"epoch {epoch} has a settlement row but no epoch_settled record")
+        carried = "0"
         for epoch, (entry_id, memo) in sorted(self.records.items()):
+            if memo.get("carried_in") != carried:
+                self.problem(
+                    entry_id,
+                    f"epoch {epoch} carries in {memo.get('carried_in')}, but the epoch before carried over {carried}",
+                )
+            carried = memo.get("carry_over")
             settlement = settlements.get(epoch)
             if settlement is None:
                 self.problem(entry_id, f"epoch {epoch} is settled in the chain but has no EpochSettlement row")
