@@ -252,6 +252,8 @@ def _limitations_section(sweep: SweepData) -> str:
         "The market is a single constant-product pool with outside shocks given as data; no order book, no other venues.",
         "The Lorenz curve is drawn through the points the sweep records (top 10% share, Gini), not through every contributor's reward.",
         "Attackers' share of rewards over a run weights each epoch by the emission paid, not by fees.",
+        "'Attackers' counts every non-honest account: lazy and random (flipper) contributors as well as "
+        "sybils and colluders, so the share is not zero without an attack and the attack check is conservative.",
     ]
     if isinstance(seeds, int) and seeds < 20:
         items.append(f"Only {seeds} seeds per scenario and policy: p5 and p95 are rough with so few runs.")

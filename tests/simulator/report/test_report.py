@@ -154,3 +154,35 @@ def test_pdf_has_a_page_per_chart_after_the_summary(tiny_sweep, tmp_path):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF")
     assert data.count(b"/Type /Page") - data.count(b"/Type /Pages") == 7
+
+
+def test_a_calibrated_sweep_shows_its_fit_and_the_hashes_of_its_inputs(tiny_sweep, tmp_path):
+    import shutil
+
+    folder = tmp_path / "calibrated"
+    shutil.copytree(tiny_sweep, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["calibration"] = {
+        "file": "calibration.json",
+        "sha256": "c" * 64,
+        "data": {
+            "log": {"file": "log.jsonl", "sha256": "f" * 64, "rows": 900, "annotators": 30, "days": 20},
+            "fits": {
+                "arrivals": {"method": "poisson", "ks_statistic": 0.08, "p_value": 0.61, "n": 30},
+                "seconds_per_judgment": {
+                    "method": "lognormal",
+                    "ks_statistic": 0.31,
+                    "p_value": 0.001,
+                    "n": 900,
+                },
+            },
+        },
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    page = build_report_html(folder)
+    table = re.search(r'<table id="calibration-table">(.*?)</table>', page, re.S).group(1)
+    verdicts = re.findall(r"<td>(fits|check)</td></tr>", table)
+    assert verdicts == ["fits", "check"]
+    block = _section(page, "reproducibility")
+    assert "c" * 64 in block and "f" * 64 in block
+    assert "Uncalibrated" not in _section(page, "limitations")
