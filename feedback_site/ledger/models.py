@@ -191,7 +191,11 @@ class PolicyVersion(AppendOnlyModel):
 
 
 class EpochAttribution(models.Model):
-    """A contributor's measured attribution in one epoch, written by the attribution jobs."""
+    """A contributor's measured attribution in one epoch, written by the attribution jobs.
+
+    Write all rows of an epoch in one transaction: settlement (and the periodic task that
+    starts it as soon as an epoch has rows) must never see half of them.
+    """
 
     epoch = models.PositiveIntegerField()
     contributor = models.ForeignKey(Contributor, on_delete=models.PROTECT, related_name="epoch_attributions")
