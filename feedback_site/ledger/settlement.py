@@ -68,7 +68,7 @@ def _refuse_if_not_next(epoch: int) -> None:
         )
 
 
-def _wallet_ids(epoch: int, contributors: dict[int, str]) -> dict[int, int]:
+def _wallet_ids(epoch: int, contributors: dict[int, tuple[str, int]]) -> dict[int, int]:
     """Contributor id -> wallet account id for everyone with attribution in ``epoch``; wallets
     that do not exist yet are created in bulk (a first epoch can bring a million)."""
     existing = dict(
@@ -79,14 +79,11 @@ def _wallet_ids(epoch: int, contributors: dict[int, str]) -> dict[int, int]:
     missing = [contributor_id for contributor_id in contributors if contributor_id not in existing]
     if missing:
         now = timezone.now()
-        bulk_insert(
-            LedgerAccount,
-            ("key", "kind", "contributor_id", "created_at"),
-            (
-                (selectors.wallet_key(contributors[contributor_id]), AccountKind.CONTRIBUTOR, contributor_id, now)
-                for contributor_id in missing
-            ),
-        )
+        rows = []
+        for contributor_id in missing:
+            pseudonym, user_id = contributors[contributor_id]
+            rows.append((selectors.wallet_key(pseudonym), AccountKind.CONTRIBUTOR, contributor_id, user_id, now))
+        bulk_insert(LedgerAccount, ("key", "kind", "contributor_id", "user_id", "created_at"), rows)
         existing = dict(
             LedgerAccount.objects.filter(
                 kind=AccountKind.CONTRIBUTOR, contributor__epoch_attributions__epoch=epoch
@@ -100,17 +97,17 @@ class _Inputs:
 
     def __init__(self, epoch: int) -> None:
         rows = EpochAttribution.objects.filter(epoch=epoch).values_list(
-            "contributor_id", "contributor__pseudonym", "score", "judgments", "agreement", "flagged"
+            "contributor_id", "contributor__pseudonym", "contributor__user_id", "score", "judgments", "agreement", "flagged"
         )
-        pseudonyms: dict[int, str] = {}
+        pseudonyms: dict[int, tuple[str, int]] = {}
         self.scores: dict[str, float] = {}
         self.judgments: dict[str, int] = {}
         self.agreement: dict[str, float] = {}
         flagged = []
         keys_by_contributor: dict[int, str] = {}
-        for contributor_id, pseudonym, score, judgments, agreement, is_flagged in rows:
+        for contributor_id, pseudonym, user_id, score, judgments, agreement, is_flagged in rows:
             key = selectors.wallet_key(pseudonym)
-            pseudonyms[contributor_id] = pseudonym
+            pseudonyms[contributor_id] = (pseudonym, user_id)
             keys_by_contributor[contributor_id] = key
             self.scores[key] = score
             self.judgments[key] = judgments
