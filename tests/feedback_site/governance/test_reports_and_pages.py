@@ -139,9 +139,14 @@ def test_a_bad_proposal_form_says_which_field(client, person, report):
 
 
 def test_an_unfinished_report_page_shows_its_stage_and_reloads(client, person):
-    report = SimulationReport.objects.create(title="running", state=ReportState.RUNNING, stage="running 8 simulation runs")
+    report = SimulationReport.objects.create(
+        title="running", state=ReportState.RUNNING, stage="running 8 simulation runs"
+    )
     _login(client, person("ann", 0, roles=(Role.ANNOTATOR,)))
     page = client.get(reverse("governance_report", args=[report.id])).content.decode()
     assert "running 8 simulation runs" in page and 'http-equiv="refresh"' in page
     assert client.get(reverse("governance_report_view", args=[report.id])).status_code == 404
-    assert client.get(reverse("governance_report_progress", args=[report.id])).json()["stage"] == "running 8 simulation runs"
+    assert (
+        client.get(reverse("governance_report_progress", args=[report.id])).json()["stage"]
+        == "running 8 simulation runs"
+    )
