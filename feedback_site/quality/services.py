@@ -5,10 +5,11 @@ Datanet's judgments and keeps the results.
 """
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from feedback_site.accounts.models import Contributor
@@ -42,25 +43,36 @@ def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
     )
 
 
-# datanet id -> when this process last queued a recomputation. For the first half of the debounce
-# window the task cannot have started yet (it waits the whole window), so a judgment arriving then is
-# certainly picked up by it and the database need not be asked: the hot path of every submit.
-_recently_queued: dict[int, float] = {}
+# datanet id -> wall-clock time until which a queued recomputation is certain to still be ahead (it
+# runs `delay` after it was queued): until then a judgment needs no database round trip to be
+# picked up. This is the hot path of every submit.
+_queued_ahead_until: dict[int, float] = {}
+# A flag older than this many delays belongs to a task that was lost (broker or worker gone): reclaim it.
+STALE_DELAYS = 10
 
 
 def quality_recompute_request(*, datanet_id: int) -> None:
     """Queues one recomputation after a quiet period, however many judgments arrive meanwhile (debounce)."""
     delay = settings.QUALITY_RECOMPUTE_DELAY_SECONDS
-    if time.monotonic() - _recently_queued.get(datanet_id, float("-inf")) < delay / 2:
+    now = timezone.now()
+    if now.timestamp() < _queued_ahead_until.get(datanet_id, 0.0):
         return
-    claimed = QualityState.objects.filter(datanet_id=datanet_id, scheduled_at__isnull=True).update(scheduled_at=timezone.now())
+    stale = now - timedelta(seconds=delay * STALE_DELAYS)
+    claimed = (
+        QualityState.objects.filter(datanet_id=datanet_id)
+        .filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__lt=stale))
+        .update(scheduled_at=now)
+    )
     if not claimed:
-        _, claimed = QualityState.objects.get_or_create(datanet_id=datanet_id, defaults={"scheduled_at": timezone.now()})
-    if claimed:
-        _recently_queued[datanet_id] = time.monotonic()
-        from .tasks import quality_recompute
+        state, claimed = QualityState.objects.get_or_create(datanet_id=datanet_id, defaults={"scheduled_at": now})
+        if not claimed:
+            # Someone else queued it: it runs `delay` after their flag, and picks up what commits before then.
+            _queued_ahead_until[datanet_id] = state.scheduled_at.timestamp() + delay - 1
+            return
+    _queued_ahead_until[datanet_id] = now.timestamp() + delay - 1
+    from .tasks import quality_recompute
 
-        transaction.on_commit(lambda: quality_recompute.apply_async(args=[datanet_id], countdown=delay))
+    transaction.on_commit(lambda: quality_recompute.apply_async(args=[datanet_id], countdown=delay))
 
 
 def quality_recompute_run(*, datanet_id: int) -> QualityReport | None:

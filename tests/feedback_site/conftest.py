@@ -32,7 +32,7 @@ def _fresh_debounce():
     """The quality debounce remembers queued Datanets per process; ids repeat across tests."""
     from feedback_site.quality import services as quality_services
 
-    quality_services._recently_queued.clear()
+    quality_services._queued_ahead_until.clear()
 
 
 @pytest.fixture
