@@ -22,7 +22,7 @@ demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Site: http://$(HOST):$(PORT)/  (Ctrl+C stops the site and its worker)"
-	@$(VENV)/bin/celery -A feedback_site worker -Q cpu,gpu --concurrency 1 --loglevel WARNING & worker=$$!; \
+	@$(VENV)/bin/celery -A feedback_site worker -B -s var/celerybeat-schedule -Q cpu,gpu --concurrency 1 --loglevel WARNING & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 

@@ -67,12 +67,15 @@ def demo_seed(*, seed: int = 7) -> dict:
             annotators_simulate(datanet=datanet, annotators=SIMULATED, mix=SIMULATED_MIX, seed=seed, per_annotator=8)
             snapshot = services.snapshot_create(datanet=datanet, note="demo seed")
             quality_report_compute(datanet=datanet, seed=seed)
-            _demo_training(snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
+            version = _demo_training(snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
+            _demo_economy(version=version, governance=User.objects.get(username="governance"))
+            _demo_governance(governance=User.objects.get(username="governance"), seed=seed)
     return {d.role.value: (d.username, d.password) for d in DEMO_USERS}
 
 
-def _demo_training(*, snapshot, engineer, seed: int) -> None:
-    """Registers the two base models that work offline and queues one small job for the demo's worker."""
+def _demo_training(*, snapshot, engineer, seed: int):
+    """Registers the two base models that work offline and trains one small reward model (seconds:
+    a linear head on the packaged MiniLM), so the registry and the attribution pages have content."""
     from django.conf import settings
 
     from feedback_site.training.models import BaseModel
@@ -88,4 +91,77 @@ def _demo_training(*, snapshot, engineer, seed: int) -> None:
     minilm, _ = BaseModel.objects.get_or_create(
         name="all-MiniLM-L6-v2", defaults={"path": "", "family": "encoder", "notes": "packaged pretrained sentence encoder, works offline"}
     )
-    training_job_create(snapshot=snapshot, method="reward_linear", base_model=minilm, params={"eval_fraction": 0.2, "seed": seed}, created_by=engineer)
+    from feedback_site.training.services import training_job_run
+
+    job = training_job_create(
+        snapshot=snapshot, method="reward_linear", base_model=minilm, params={"eval_fraction": 0.3, "l2": 0.1, "seed": seed}, created_by=engineer
+    )
+    job = training_job_run(job_id=job.id)  # the worker finds it done when its message arrives
+    return getattr(job, "model_version", None)
+
+
+def _demo_economy(*, version, governance) -> None:
+    """Genesis, the first epoch settled on the demo model's attribution, and a governance member with stake."""
+    from feedback_site.attribution.models import AttributionJob
+    from feedback_site.attribution.services import attribution_job_run
+    from feedback_site.ledger import services as ledger
+    from feedback_site.ledger.settlement import epoch_settle
+    from simulator.economy.units import BASE_UNITS_PER_OPEN
+
+    ledger.ledger_genesis()
+    wallet = ledger.wallet_ensure(contributor=governance.contributor)
+    ledger.ledger_transfer(source_key="allocation:liquidity", destination_key=wallet.key, amount=5_000 * BASE_UNITS_PER_OPEN)
+    ledger.stake_add(contributor=governance.contributor, amount=4_000 * BASE_UNITS_PER_OPEN)
+    job = AttributionJob.objects.filter(model_version=version).first() if version else None
+    if job is not None and attribution_job_run(job_id=job.id).state == "completed":
+        epoch_settle(epoch=job.epoch)
+
+
+def _demo_governance(*, governance, seed: int) -> None:
+    """A small sweep (two attacks, two policies) made into a report, and a proposal that cites it."""
+    from datetime import timedelta
+
+    import yaml
+    from django.conf import settings
+    from django.utils import timezone
+
+    from feedback_site.governance.services import proposal_create, report_create_from_sweep
+    from simulator.scenarios import load_scenario
+    from simulator.sweep import PolicyVariant, SweepConfig, run_sweep
+
+    folder = settings.VAR_DIR / "sweeps" / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in ("baseline", "sybil_attack", "price_crash"):
+        data = load_scenario(name).to_data()
+        data["epochs"] = 60
+        data["contributors"]["initial"], data["contributors"]["arrivals_per_epoch"] = 300, 3
+        data["stakers"]["count"], data["consumers"]["count"] = 40, 80
+        for event in (*data.get("attacks", []), *data.get("shocks", [])):
+            event["start_epoch"] = 10  # the shipped events start later than this short run lasts
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        paths.append(str(path))
+    config = SweepConfig(
+        name="demo",
+        scenarios=tuple(paths),
+        policies=(
+            PolicyVariant("attribution_bonded", "attribution_bonded"),
+            PolicyVariant("bonded_5x_fees", "attribution_bonded", {"fee_multiple_bps": 50000}),
+        ),
+        seeds=3,
+        root_seed=seed,
+        output=str(folder / "sweep"),
+    )
+    report = report_create_from_sweep(sweep_dir=run_sweep(config), title="Demo: a fee cap of 5x instead of 3x", by=governance)
+    proposal_create(
+        by=governance,
+        title="Raise the fee cap on rewards to 5x fees",
+        policy_name="attribution_bonded",
+        policy_params={"fee_multiple_bps": 50000},
+        report=report,
+        deadline=timezone.now() + timedelta(days=3),
+        quorum_bps=2000,
+        threshold_bps=5000,
+        description="Contributors were paid less than the budget allows while fees were low; the report shows attackers stay under 5%.",
+    )

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import dj_database_url
 
+from feedback_site.governance.schedule import GOVERNANCE_BEAT_SCHEDULE
+from feedback_site.ledger.schedule import LEDGER_BEAT_SCHEDULE
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("LEDGERLOOP_VAR_DIR", BASE_DIR / "var"))
 
@@ -157,6 +160,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery beat: the daily epoch settlement and the closing of proposals whose deadline passed.
+CELERY_BEAT_SCHEDULE = {**LEDGER_BEAT_SCHEDULE, **GOVERNANCE_BEAT_SCHEDULE}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Training: each job writes its data, checkpoints and model under here.
 TRAINING_ARTIFACTS_DIR = Path(os.environ.get("TRAINING_ARTIFACTS_DIR", VAR_DIR / "artifacts"))

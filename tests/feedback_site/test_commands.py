@@ -19,7 +19,11 @@ def test_import_datanet_failure_leaves_nothing(db, tmp_path):
     assert not Datanet.objects.filter(name="new-one").exists()
 
 
-def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys):
+@pytest.mark.slow
+def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings.VAR_DIR = tmp_path
+    settings.TRAINING_ARTIFACTS_DIR = tmp_path / "artifacts"
     call_command("seed_demo")
     call_command("seed_demo")
     out = capsys.readouterr().out
@@ -30,6 +34,12 @@ def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys):
     from feedback_site.quality.models import QualityReport
 
     assert QualityReport.objects.filter(datanet=datanet).exists()
+    from feedback_site.governance.models import Proposal, SimulationReport
+    from feedback_site.ledger.models import EpochSettlement
+    from feedback_site.training.models import ModelVersion
+
+    assert ModelVersion.objects.count() == 1 and EpochSettlement.objects.filter(epoch=0).exists()
+    assert SimulationReport.objects.count() == 1 and Proposal.objects.count() == 1
     assert Judgment.objects.filter(datanet=datanet).count() > 20
     assert Snapshot.objects.filter(datanet=datanet).count() == 1
     assert datanet.members.filter(username="annotator").exists()
