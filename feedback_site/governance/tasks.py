@@ -17,3 +17,11 @@ def close_due_proposals() -> list[int]:
     from .services import proposals_close_due
 
     return [proposal.id for proposal in proposals_close_due()]
+
+
+@shared_task(name="simulator.run_one", acks_late=True, ignore_result=False)
+def simulation_run_one(spec: dict) -> tuple[bytes, float]:
+    """One simulation run of a sweep, on whichever worker takes it; returns its metrics as Parquet bytes."""
+    from simulator.sweep import RunSpec, _timed_run_one
+
+    return _timed_run_one(RunSpec.from_dict({**spec, "out_dir": None}))

@@ -153,8 +153,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     for folder in CELERY_BROKER_TRANSPORT_OPTIONS.values():
         if isinstance(folder, str):
             Path(folder).mkdir(parents=True, exist_ok=True)
-# Tasks write their results to the database through services; Celery's own results are not needed.
+# Tasks write their results to the database through services; Celery's own results are needed only to
+# gather a simulation sweep fanned out over workers, so a result backend exists only beside Redis.
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else None
+)
 CELERY_TASK_ACKS_LATE = True  # a lost worker's task is delivered again; tasks are idempotent
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
