@@ -56,9 +56,8 @@ def test_simulate_without_judgments_says_so(db, tmp_path):
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_sweep_on_celery_workers_equals_the_local_one(tmp_path):
-    from simulator.sweep import PolicyVariant, SweepConfig, run_sweep
-
     from feedback_site.governance.sweeps import CeleryExecutor
+    from simulator.sweep import PolicyVariant, SweepConfig, run_sweep
 
     def config(name):
         return SweepConfig(name="w", scenarios=("baseline", "sybil_attack"), policies=(PolicyVariant("volume", "volume"),),
