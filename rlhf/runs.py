@@ -118,11 +118,27 @@ def trl_common_arguments(config: TrainingConfig, device: dict[str, Any]) -> dict
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest `checkpoint-N` folder under `output_dir`, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete `checkpoint-N` folder under `output_dir`, or None.
 
+    A worker killed while writing a checkpoint leaves a folder without its `trainer_state.json`, which
+    the trainer writes last (after the weights, optimizer and RNG state): resuming from such a folder
+    fails, so it is skipped for the one before it.
+    """
     output_dir = Path(output_dir)
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if not output_dir.is_dir():
+        return None
+    numbered = []
+    for folder in output_dir.glob("checkpoint-*"):
+        suffix = folder.name.removeprefix("checkpoint-")
+        if folder.is_dir() and suffix.isdigit():
+            numbered.append((int(suffix), folder))
+    for _, folder in sorted(numbered, reverse=True):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return str(folder)
+    return None
 
 
 def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None):

@@ -68,7 +68,7 @@ def test_a_killed_worker_s_job_resumes_from_its_checkpoint(make_annotator, artif
     job = training.training_job_create(snapshot=snapshot, method="reward", base_model=base, params=params)
     try:
         model_dir = Path(artifacts["TRAINING_ARTIFACTS_DIR"]) / f"job-{job.id}" / "model"
-        wait_for(lambda: any(model_dir.glob("checkpoint-*")), what="a checkpoint", worker=worker, poll=0.1)
+        wait_for(lambda: any(model_dir.glob("checkpoint-*/trainer_state.json")), what="a checkpoint", worker=worker, poll=0.1)
         os.kill(worker.pid, signal.SIGKILL)  # the worker is lost mid-run, without a chance to clean up
         worker.wait(10)
     finally:

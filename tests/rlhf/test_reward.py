@@ -154,3 +154,16 @@ def test_missing_data_path_is_a_config_error(tiny_model_dir, tmp_path):
 
     with pytest.raises(ConfigError, match="data_path is required"):
         reward_train(reward_config(tiny_model_dir, tmp_path / "nothing"))
+
+
+def test_resume_skips_a_checkpoint_left_half_written(tmp_path):
+    from rlhf.runs import last_checkpoint
+
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3}')
+    (tmp_path / "checkpoint-6").mkdir()  # killed mid-save: weights maybe, no trainer state
+    (tmp_path / "checkpoint-6" / "model.safetensors").write_bytes(b"partial")
+    (tmp_path / "checkpoint-9").mkdir()
+    (tmp_path / "checkpoint-9" / "trainer_state.json").write_text('{"global_st')  # killed while writing it
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-3")
+    assert last_checkpoint(tmp_path / "missing") is None
