@@ -1,12 +1,8 @@
 """REST API (token or session auth). Thin: validate, call a service or selector, serialise."""
 
-import shutil
-import tempfile
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -19,8 +15,8 @@ from feedback_site.accounts.permissions import api_role
 from feedback_site.accounts.roles import Role
 
 from . import errors, selectors, services
-from .exports import snapshot_export
 from .models import Datanet, Snapshot
+from .views import jsonl_export_response
 
 
 class DatanetSerializer(serializers.ModelSerializer):
@@ -193,12 +189,8 @@ class SnapshotExportApi(APIView):
         export_format = request.query_params.get("kind", "trl")
         if export_format not in ("trl", "log"):
             raise errors.InvalidInput(f"kind: must be trl or log over the API (hf as a folder: use the site or the CLI), not {export_format!r}")
-        tmp = Path(tempfile.mkdtemp(prefix="ledgerloop-export-"))
-        path = snapshot_export(snapshot=snapshot, export_format=export_format, out=tmp / "export.jsonl")
-        handle = path.open("rb")
-        shutil.rmtree(tmp, ignore_errors=True)
-        return FileResponse(
-            handle, as_attachment=True, filename=f"snapshot{snapshot.id}-{export_format}.jsonl", content_type="application/x-ndjson"
+        return jsonl_export_response(
+            snapshot=snapshot, export_format=export_format, filename=f"snapshot{snapshot.id}-{export_format}.jsonl"
         )
 
 

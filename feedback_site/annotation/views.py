@@ -155,8 +155,8 @@ def snapshot_download(request, snapshot_id, export_format):
     if export_format not in EXPORT_FORMATS:
         return HttpResponse(f"Unknown format {export_format!r}: use one of {', '.join(EXPORT_FORMATS)}.", status=400)
     stem = f"{snapshot.datanet.slug}-snapshot{snapshot.id}"
-    tmp = Path(tempfile.mkdtemp(prefix="ledgerloop-export-"))
     if export_format == "hf":
+        tmp = Path(tempfile.mkdtemp(prefix="ledgerloop-export-"))
         folder = snapshot_export(snapshot=snapshot, export_format="hf", out=tmp / stem)
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -166,12 +166,17 @@ def snapshot_download(request, snapshot_id, export_format):
         shutil.rmtree(tmp, ignore_errors=True)
         archive.seek(0)
         return FileResponse(archive, as_attachment=True, filename=f"{stem}-hf.zip")
-    name = f"{stem}-{export_format}.jsonl"
-    path = snapshot_export(snapshot=snapshot, export_format=export_format, out=tmp / name)
+    return jsonl_export_response(snapshot=snapshot, export_format=export_format, filename=f"{stem}-{export_format}.jsonl")
+
+
+def jsonl_export_response(*, snapshot, export_format: str, filename: str) -> FileResponse:
+    """Streams a JSONL export of the snapshot as a download (the site's page and the API both use it)."""
+    tmp = Path(tempfile.mkdtemp(prefix="ledgerloop-export-"))
+    path = snapshot_export(snapshot=snapshot, export_format=export_format, out=tmp / filename)
     # The file is unlinked at once; the open handle keeps it readable until the response is sent.
     handle = path.open("rb")
     shutil.rmtree(tmp, ignore_errors=True)
-    return FileResponse(handle, as_attachment=True, filename=name, content_type="application/x-ndjson")
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type="application/x-ndjson")
 
 
 # Judging ----------------------------------------------------------------------------------------
