@@ -170,3 +170,142 @@ def nakamoto(holdings: np.ndarray) -> int:
 
 def share(part: float, whole: float) -> float:
     return float(part / whole) if whole > 0 else float("nan")
+
+
+# --- the Lorenz curve of rewards, recorded once per run ------------------------------------------
+#
+# Per-epoch Gini values say how unequal one day's pay was; governance asks how unequal the pay of
+# a whole run was. So every run also records, at its end, the Lorenz curve of each contributor
+# account's cumulative rewards (emission payouts plus fee share, in micro-OPEN, before slashes and
+# sales), computed exactly from the integer totals.
+
+LORENZ_STEPS = 20
+LORENZ_GRID: tuple[float, ...] = tuple(step / LORENZ_STEPS for step in range(LORENZ_STEPS + 1))
+LORENZ_GROUPS: dict[str, str] = {
+    "honest": "Honest contributor accounts that arrived during the run, including those who left and "
+    "those never paid.",
+    "all": "Every contributor account that arrived during the run: honest and attacker kinds alike "
+    "(each sybil account counts as one account).",
+}
+
+
+def lorenz_column(population_share: float) -> str:
+    """The column holding the curve at ``population_share``: ``share_poorest_005`` for 5%."""
+    return f"share_poorest_{round(population_share * 100):03d}"
+
+
+LORENZ_METRICS: tuple[Metric, ...] = (
+    Metric(
+        "group", "string", "", "Whose rewards: " + "; ".join(f"{k}: {v}" for k, v in LORENZ_GROUPS.items())
+    ),
+    Metric("accounts", "int64", "accounts", "Contributor accounts in the group (zero totals included)."),
+    Metric(
+        "total_rewards", "int64", "micro-OPEN", "Their rewards over the run, emission payouts plus fee share."
+    ),
+    Metric(
+        "gini", "float64", "index", "Gini of their cumulative rewards, exact from the per-account totals."
+    ),
+    *(
+        Metric(
+            lorenz_column(p),
+            "float64",
+            "share",
+            f"Share of the group's rewards held by its poorest {p:.0%} (linear between accounts).",
+        )
+        for p in LORENZ_GRID
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LorenzCurve:
+    """The Lorenz curve of one group's cumulative rewards at :data:`LORENZ_GRID`.
+
+    ``shares`` is NaN throughout when nobody in the group was paid (the curve is undefined)."""
+
+    group: str
+    accounts: int
+    total_rewards: int
+    gini: float
+    shares: tuple[float, ...]
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "group": self.group,
+            "accounts": self.accounts,
+            "total_rewards": self.total_rewards,
+            "gini": self.gini,
+            **{lorenz_column(p): value for p, value in zip(LORENZ_GRID, self.shares, strict=True)},
+        }
+
+
+def lorenz_curve(group: str, totals: np.ndarray, *, steps: int = LORENZ_STEPS) -> LorenzCurve:
+    """The exact Lorenz curve of integer ``totals`` at population shares 0, 1/steps, ..., 1.
+
+    Between two accounts the curve is the straight line joining them (the standard piecewise-linear
+    curve through (i/n, S_i/S)), so at share k/steps it is (steps*S_j + r*x_(j+1)) / (steps*S) with
+    j = floor(k*n/steps) and r the remainder: a ratio of integers, divided once into a float. The
+    Gini is 1 - 2 * the area under that same curve, also from integers."""
+    sorted_totals = np.sort(np.asarray(totals, dtype=np.int64))
+    if sorted_totals.size and sorted_totals[0] < 0:
+        raise ValueError(f"Lorenz curve of {group!r}: rewards cannot be negative, got {sorted_totals[0]}")
+    ascending = sorted_totals.tolist()  # Python ints from here: sums of prefix sums pass int64
+    n = len(ascending)
+    # Prefix sums fit int64: no run pays out more than the supply (1e15 micro-OPEN).
+    prefix = [0, *np.cumsum(sorted_totals).tolist()]
+    total = prefix[-1]
+    if total == 0:
+        return LorenzCurve(group, n, 0, float("nan"), tuple(float("nan") for _ in range(steps + 1)))
+    shares = []
+    for k in range(steps + 1):
+        j, remainder = divmod(k * n, steps)
+        partial = steps * prefix[j] + (remainder * ascending[j] if remainder else 0)
+        shares.append(partial / (steps * total))
+    # G = (n + 1 - 2 * sum_i(S_i) / S) / n, kept as one integer ratio.
+    gini_value = ((n + 1) * total - 2 * sum(prefix[1:])) / (n * total)
+    return LorenzCurve(group, n, total, gini_value, tuple(shares))
+
+
+class RewardTotals:
+    """Every contributor account's kind and cumulative rewards, by its row (rows are never reused).
+
+    The model admits each newcomer's row and credits each epoch's rewards; both engines name a
+    contributor by the same row number, so this one record serves them both."""
+
+    def __init__(self) -> None:
+        self._kinds = np.zeros(1024, dtype=np.int8)
+        self._totals = np.zeros(1024, dtype=np.int64)
+        self.size = 0
+
+    def admit(self, rows: np.ndarray, kinds: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        needed = int(rows.max()) + 1
+        if needed > len(self._kinds):
+            capacity = max(needed, 2 * len(self._kinds))
+            self._kinds = np.concatenate([self._kinds, np.zeros(capacity - len(self._kinds), np.int8)])
+            self._totals = np.concatenate([self._totals, np.zeros(capacity - len(self._totals), np.int64)])
+        self._kinds[rows] = kinds
+        self.size = max(self.size, needed)
+
+    def credit(self, rows: np.ndarray, amounts: np.ndarray) -> None:
+        if len(rows) and int(np.max(rows)) >= self.size:
+            raise ValueError(f"reward credited to contributor row {int(np.max(rows))}, never admitted")
+        np.add.at(self._totals, np.asarray(rows, dtype=np.int64), np.asarray(amounts, dtype=np.int64))
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return self._kinds[: self.size]
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self._totals[: self.size]
+
+    def lorenz(self) -> dict[str, LorenzCurve]:
+        """The curve of each :data:`LORENZ_GROUPS` group."""
+        honest = self.kinds == Kind.HONEST
+        return {
+            "honest": lorenz_curve("honest", self.totals[honest]),
+            "all": lorenz_curve("all", self.totals),
+        }

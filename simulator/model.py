@@ -50,7 +50,7 @@ from simulator.attribution_model import Kind
 from simulator.economy.fees import FeeSplitParams
 from simulator.economy.policies import PolicyParams
 from simulator.market import ConstantProductPool
-from simulator.metrics import METRIC_NAMES, gini, nakamoto, share, top_share
+from simulator.metrics import METRIC_NAMES, LorenzCurve, RewardTotals, gini, nakamoto, share, top_share
 from simulator.params import AttackParams, ContributorParams, Scenario
 from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, Settlement, settle, split_pro_rata
 
@@ -185,6 +185,7 @@ class LedgerloopModel(mesa.Model):
         )
         self.fee_per_call = open_to_sim(scenario.consumers.fee_open_per_call)
         self.latest: dict[str, Any] = {}
+        self.reward_totals = RewardTotals()  # per account, for the run's Lorenz curve
         self.contributors = self.make_contributors()
         self.stakers = self.make_stakers()
         self.consumers = self.make_consumers()
@@ -284,6 +285,7 @@ class LedgerloopModel(mesa.Model):
     def admit_arrivals(self, epoch: int) -> None:
         for traits in self.arrivals(epoch):
             rows = self.contributors.add(traits)
+            self.reward_totals.admit(rows, traits["kind"])
             if self.bond_each and len(rows):
                 wanted = self.bond_each * len(rows)
                 if wanted < self.pool.open_reserve // 2:  # a pool is never drained for bonds
@@ -320,7 +322,9 @@ class LedgerloopModel(mesa.Model):
             mode=self.settlement_mode,
         )
         self.carry_over = settlement.carry_over
-        self.contributors.credit(work, settlement.payouts + settlement.fee_to_contributors, self.price)
+        rewards = settlement.payouts + settlement.fee_to_contributors
+        self.contributors.credit(work, rewards, self.price)
+        self.reward_totals.credit(work.account, rewards)
         self.slash_bonds(work, backing, settlement.slashes)
         self.treasury += int(settlement.slashes.sum()) + settlement.fee_to_treasury
         self.stakers.receive(settlement.fee_to_stakers)
@@ -483,6 +487,10 @@ class LedgerloopModel(mesa.Model):
         """Run every epoch of the scenario; returns the metrics, one list per column."""
         self.run_model()
         return self.datacollector.model_vars
+
+    def reward_lorenz(self) -> dict[str, LorenzCurve]:
+        """The Lorenz curves of contributors' rewards so far (see :data:`simulator.metrics.LORENZ_GROUPS`)."""
+        return self.reward_totals.lorenz()
 
 
 def make_model(
