@@ -18,7 +18,7 @@ from simulator.attribution_model import Kind
 @dataclass(frozen=True)
 class Metric:
     name: str
-    dtype: str  # "int64", "float64" or "bool"
+    dtype: str  # "int64", "float64", "bool" or "string"
     unit: str
     description: str
 
@@ -39,6 +39,13 @@ METRICS: tuple[Metric, ...] = (
     Metric("budget", "int64", "micro-OPEN", "What the policy could pay: emission plus the carry-over."),
     Metric("paid", "int64", "micro-OPEN", "Emission the policy paid to contributors."),
     Metric("carry_over", "int64", "micro-OPEN", "Budget the policy did not pay, carried to the next epoch."),
+    Metric(
+        "community_unreleased",
+        "int64",
+        "micro-OPEN",
+        "Community allocation the schedule has not released yet (so the allocation is this plus every "
+        "epoch's emission so far).",
+    ),
     Metric("fees", "int64", "micro-OPEN", "Fees consumers paid (bought in the pool) this epoch."),
     Metric("calls", "int64", "calls", "Inference calls consumers bought."),
     Metric(

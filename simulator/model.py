@@ -443,6 +443,7 @@ class LedgerloopModel(mesa.Model):
             "budget": budget,
             "paid": int(settlement.payouts.sum()),
             "carry_over": settlement.carry_over,
+            "community_unreleased": self.locked_community,
             "fees": fees,
             "calls": calls,
             "slashed": int(settlement.slashes.sum()),

@@ -7,7 +7,8 @@
 One run is a :class:`RunSpec`: plain JSON-ready data (the scenario's full definition, the policy
 and its parameters, the seed, the engine), so it can travel to another process or machine. The
 pure function :func:`run_one` turns a spec into one Parquet file of per-epoch metrics (or its bytes),
-and depends on nothing but the spec: the same sweep gives the same numbers on 1 process, on 8, or
+carrying the run's end-of-run Lorenz curves of rewards in the file's metadata, and depends on
+nothing but the spec: the same sweep gives the same numbers on 1 process, on 8, or
 on Celery workers.
 
 Seeds: run (scenario, seed index) gets ``SeedSequence(root_seed, spawn_key=(crc32(scenario name),
@@ -19,7 +20,13 @@ Output folder:
                      parameters, seeds, calibration file and its hash, metric descriptions
     metrics.parquet  one row per run and epoch: run_id, scenario, policy, seed_index + METRICS
     runs.parquet     one row per run: identifiers, seed, and every metric at the last epoch
-    runs/            one Parquet file per run, as run_one wrote it
+    lorenz.parquet   one row per run and group (honest, all): run_id, scenario, policy, seed_index +
+                     LORENZ_METRICS, the Lorenz curve of contributors' cumulative rewards at the end
+                     of the run (see simulator.metrics.LORENZ_GROUPS), exact from integer totals
+    runs/            one Parquet file per run, as run_one wrote it (its Lorenz rows as JSON under
+                     the schema metadata key LORENZ_METADATA_KEY)
+
+Format v2 added lorenz.parquet and the ``lorenz`` block of the manifest; a v1 folder has neither.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import platform
 import subprocess
@@ -42,13 +50,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from simulator.economy.policies import POLICIES, params_to_dict, policy_from_dict
-from simulator.metrics import METRICS
+from simulator.metrics import LORENZ_GRID, LORENZ_GROUPS, LORENZ_METRICS, METRICS, LorenzCurve
 from simulator.model import ENGINES, make_model
 from simulator.params import ScenarioError
 from simulator.scenarios import STANDARD_SCENARIOS, load_scenario, scenario_data
 from simulator.settlement import SETTLEMENT_MODES
 
-MANIFEST_FORMAT = "ledgerloop.simulator.sweep.v1"
+MANIFEST_FORMAT = "ledgerloop.simulator.sweep.v2"
+MANIFEST_FORMAT_V1 = "ledgerloop.simulator.sweep.v1"  # before lorenz.parquet; still readable
+LORENZ_METADATA_KEY = b"ledgerloop.lorenz"
 ID_COLUMNS = ("run_id", "scenario", "policy", "seed_index")
 
 
@@ -91,6 +101,13 @@ class RunSpec:
         return np.random.SeedSequence(self.seed_entropy, spawn_key=self.seed_spawn_key)
 
 
+def _arrow_type(dtype: str) -> Any:
+    """The Arrow type of a :class:`~simulator.metrics.Metric`'s dtype."""
+    import pyarrow as pa
+
+    return {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "string": pa.string()}[dtype]
+
+
 def _metrics_table(columns: dict[str, list], spec: RunSpec) -> Any:
     import pyarrow as pa
 
@@ -101,10 +118,48 @@ def _metrics_table(columns: dict[str, list], spec: RunSpec) -> Any:
         "policy": pa.array([spec.policy] * epochs, pa.string()),
         "seed_index": pa.array([spec.seed_index] * epochs, pa.int64()),
     }
-    types = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_()}
     for metric in METRICS:
-        arrays[metric.name] = pa.array(columns[metric.name], types[metric.dtype])
+        arrays[metric.name] = pa.array(columns[metric.name], _arrow_type(metric.dtype))
     return pa.table(arrays)
+
+
+def _with_lorenz(table: Any, curves: dict[str, LorenzCurve]) -> Any:
+    """The run's table with its Lorenz rows in the schema metadata (one file per run stays one file,
+    so executors that move a run's bytes need not change)."""
+    # NaN (a group nobody was paid in) travels as null: strict JSON.
+    rows = [
+        {
+            name: None if isinstance(value, float) and math.isnan(value) else value
+            for name, value in row.items()
+        }
+        for row in (curve.as_row() for curve in curves.values())
+    ]
+    text = json.dumps(rows, allow_nan=False)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), LORENZ_METADATA_KEY: text})
+
+
+def lorenz_rows_of(table: Any, *, where: str) -> list[dict[str, Any]]:
+    """The Lorenz rows a run's Parquet table carries, keyed by its run id, scenario, policy and seed."""
+    metadata = table.schema.metadata or {}
+    if LORENZ_METADATA_KEY not in metadata:
+        raise SweepError(
+            f"{where}: the run's Parquet file carries no Lorenz curve (metadata key "
+            f"{LORENZ_METADATA_KEY.decode()!r}); it was written by older code: run it again"
+        )
+    keys = {name: table.column(name)[0].as_py() for name in ID_COLUMNS}
+    return [
+        {**keys, **{k: (float("nan") if v is None else v) for k, v in row.items()}}
+        for row in json.loads(metadata[LORENZ_METADATA_KEY])
+    ]
+
+
+def lorenz_table(rows: list[dict[str, Any]]) -> Any:
+    """Lorenz rows as an Arrow table with the documented columns and types."""
+    import pyarrow as pa
+
+    columns = {name: pa.string() if name != "seed_index" else pa.int64() for name in ID_COLUMNS}
+    columns.update({metric.name: _arrow_type(metric.dtype) for metric in LORENZ_METRICS})
+    return pa.table({name: pa.array([row[name] for row in rows], kind) for name, kind in columns.items()})
 
 
 def run_one(spec: RunSpec | dict[str, Any]) -> str | bytes:
@@ -132,7 +187,7 @@ def run_one(spec: RunSpec | dict[str, Any]) -> str | bytes:
     model = make_model(
         spec.engine, scenario, policy, seed=spec.seed, settlement_mode=spec.settlement, replay=replay
     )
-    table = _metrics_table(model.run(), spec)
+    table = _with_lorenz(_metrics_table(model.run(), spec), model.reward_lorenz())
     if spec.out_dir is None:
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
@@ -395,8 +450,20 @@ def manifest(config: SweepConfig, specs: list[RunSpec], timings: dict[str, float
             for spec in specs
         ],
         "metrics": [dataclasses.asdict(metric) for metric in METRICS],
+        "lorenz": {
+            "what": "Lorenz curve of contributor accounts' cumulative rewards (emission payouts plus fee "
+            "share, before slashes and sales) at the end of each run, exact from the integer totals",
+            "grid": list(LORENZ_GRID),
+            "groups": LORENZ_GROUPS,
+            "columns": [dataclasses.asdict(metric) for metric in LORENZ_METRICS],
+        },
         "money_unit": "micro-OPEN (1 sim unit = 1e-6 OPEN = 1e12 base units)",
-        "files": {"metrics": "metrics.parquet", "runs": "runs.parquet", "per_run": "runs/"},
+        "files": {
+            "metrics": "metrics.parquet",
+            "runs": "runs.parquet",
+            "lorenz": "lorenz.parquet",
+            "per_run": "runs/",
+        },
     }
 
 
@@ -426,6 +493,13 @@ def run_sweep(
         pq.read_table(path) if isinstance(path, str) else pq.read_table(io.BytesIO(path))
         for path, _ in results
     ]
+    lorenz = [
+        row
+        for spec, table in zip(specs, tables, strict=True)
+        for row in lorenz_rows_of(table, where=f"run {spec.run_id}")
+    ]
+    pq.write_table(lorenz_table(lorenz), output / "lorenz.parquet")
+    tables = [table.replace_schema_metadata(None) for table in tables]
     metrics = pa.concat_tables(tables)
     pq.write_table(metrics, output / "metrics.parquet")
     pq.write_table(

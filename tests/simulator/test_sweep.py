@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from simulator.cli import main
-from simulator.metrics import METRIC_NAMES
+from simulator.metrics import LORENZ_GRID, LORENZ_METRICS, METRIC_NAMES, lorenz_column
 from simulator.sweep import (
     ID_COLUMNS,
     PolicyVariant,
@@ -60,6 +60,7 @@ def test_any_executor_gives_the_same_numbers(tmp_path):
     with ThreadPoolExecutor(2) as threads:  # stands in for a Celery-backed executor
         other = run_sweep(config(tmp_path, "other"), executor=threads)
     assert pq.read_table(local / "metrics.parquet").equals(pq.read_table(other / "metrics.parquet"))
+    assert pq.read_table(local / "lorenz.parquet").equals(pq.read_table(other / "lorenz.parquet"))
 
 
 def test_outputs_and_manifest_record_what_produced_them(tmp_path):
@@ -69,7 +70,7 @@ def test_outputs_and_manifest_record_what_produced_them(tmp_path):
     runs = pq.read_table(output / "runs.parquet")
     assert runs.num_rows == 4 and set(runs.column("epoch").to_pylist()) == {11}
     manifest = json.loads((output / "manifest.json").read_text())
-    assert manifest["format"] == "ledgerloop.simulator.sweep.v1"
+    assert manifest["format"] == "ledgerloop.simulator.sweep.v2"
     assert manifest["policies"]["bonded_5x"]["params"]["fee_multiple_bps"] == 50_000
     assert (
         manifest["policies"]["bonded_5x"]["params"]["max_cluster_share_bps"] == 1000
@@ -81,6 +82,20 @@ def test_outputs_and_manifest_record_what_produced_them(tmp_path):
     assert len(seeds) == 2  # one per seed index, shared by both policies
     assert all((output / run["file"]).exists() for run in manifest["runs"])
     assert {metric["name"] for metric in manifest["metrics"]} == set(METRIC_NAMES)
+    lorenz = pq.read_table(output / "lorenz.parquet")
+    assert lorenz.column_names == [*ID_COLUMNS, *(metric.name for metric in LORENZ_METRICS)]
+    assert [column["name"] for column in manifest["lorenz"]["columns"]] == lorenz.column_names[4:]
+    assert manifest["lorenz"]["grid"] == list(LORENZ_GRID) and manifest["files"]["lorenz"] == "lorenz.parquet"
+    rows = lorenz.to_pylist()
+    assert sorted((row["run_id"], row["group"]) for row in rows) == sorted(
+        (run["run_id"], group) for run in manifest["runs"] for group in ("honest", "all")
+    )
+    for row in rows:
+        assert row[lorenz_column(0.0)] == 0.0 and row[lorenz_column(1.0)] == 1.0
+        # The attack's accounts join everyone's curve, never the honest one.
+        if row["group"] == "all":
+            honest = next(r for r in rows if r["run_id"] == row["run_id"] and r["group"] == "honest")
+            assert row["accounts"] > honest["accounts"] and row["total_rewards"] >= honest["total_rewards"]
 
 
 def test_run_one_is_a_pure_function_of_its_spec(tmp_path):
@@ -93,6 +108,22 @@ def test_run_one_is_a_pure_function_of_its_spec(tmp_path):
     import io
 
     assert pq.read_table(io.BytesIO(in_memory)).equals(pq.read_table(written))
+
+
+class _OlderWorkers:
+    """Workers still running code from before runs carried their Lorenz curve."""
+
+    def map(self, fn, specs):
+        for spec in specs:
+            result, seconds = fn(spec)
+            table = pq.read_table(result).replace_schema_metadata(None)
+            pq.write_table(table, result)
+            yield result, seconds
+
+
+def test_a_run_file_without_its_lorenz_curve_is_refused_with_the_run_named(tmp_path):
+    with pytest.raises(SweepError, match=r"run tiny_sybil__volume__0000: .* no Lorenz curve .* run it again"):
+        run_sweep(config(tmp_path, "old", seeds=1), executor=_OlderWorkers())
 
 
 def test_bad_configs_are_refused_with_the_reason(tmp_path):
