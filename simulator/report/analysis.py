@@ -89,9 +89,17 @@ SUMMARY_METRICS: dict[str, tuple[str, str]] = {
     "price": ("price", "USD/OPEN at the last epoch"),
     "staking_ratio": ("staking ratio", "share at the last epoch"),
     "staking_yield": ("stakers' yield", "per year at the last epoch"),
-    "honest_reward_gini": ("Gini of honest rewards", "index, mean over epochs"),
+    "honest_reward_gini": (
+        "Gini of honest contributors' rewards",
+        "index, whole run per account, from the recorded Lorenz curve",
+    ),
     "honest_rewards_open": ("paid to honest contributors", "OPEN, whole run"),
     "treasury_open": ("treasury", "OPEN at the last epoch"),
+    "carried_over_share": (
+        "community allocation released but not paid (carried over)",
+        "share of the allocation at the last epoch",
+    ),
+    "carried_over_open": ("emission carried over", "OPEN at the last epoch"),
 }
 
 
@@ -119,6 +127,30 @@ def _last(row: np.ndarray) -> float:
     return float(finite[-1]) if finite.size else float("nan")
 
 
+def carried_over(sweep: SweepData, *, scenario: str, policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per run: the emission carried over at the last epoch (micro-OPEN) and its share of the
+    community allocation, which is what the schedule has not released yet plus every emission so
+    far (exact: the amounts are integers below 2**53). NaN shares for a sweep without
+    ``community_unreleased`` (made before it was recorded)."""
+    carry = np.array([_last(row) for row in sweep.series("carry_over", scenario=scenario, policy=policy)])
+    if "community_unreleased" not in sweep.columns:
+        return carry, np.full(carry.shape, np.nan)
+    unreleased = np.array(
+        [_last(row) for row in sweep.series("community_unreleased", scenario=scenario, policy=policy)]
+    )
+    released = np.nansum(sweep.series("emission", scenario=scenario, policy=policy), axis=1)
+    allocation = unreleased + released
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return carry, np.where(allocation > 0, carry / allocation, np.nan)
+
+
+def honest_reward_gini(sweep: SweepData, *, scenario: str, policy: str, runs: int) -> np.ndarray:
+    """Per run, the Gini of honest accounts' rewards over the whole run, as recorded with the
+    Lorenz curve (the same integers, so the figure and the curve agree); NaN where not recorded."""
+    recorded = sweep.lorenz_value("gini", group="honest", scenario=scenario, policy=policy)
+    return recorded if recorded.size == runs else np.full(runs, np.nan)
+
+
 def run_summaries(sweep: SweepData, *, scenario: str, policy: str) -> dict[str, np.ndarray]:
     """Every SUMMARY_METRICS value of every run (seed) of one scenario under one policy."""
     paid = sweep.series("paid", scenario=scenario, policy=policy)
@@ -132,17 +164,15 @@ def run_summaries(sweep: SweepData, *, scenario: str, policy: str) -> dict[str, 
         "attacker_reward_share": attacker,
         "honest_rewards_open": ((1.0 - shares) * np.where(np.isnan(paid), 0.0, paid)).sum(axis=1)
         / MICRO_OPEN_PER_OPEN,
-        "honest_reward_gini": np.array(
-            [
-                np.nanmean(row) if np.isfinite(row).any() else np.nan
-                for row in sweep.series("honest_reward_gini", scenario=scenario, policy=policy)
-            ]
-        ),
+        "honest_reward_gini": honest_reward_gini(sweep, scenario=scenario, policy=policy, runs=len(paid)),
         "treasury_open": np.array(
             [_last(row) for row in sweep.series("treasury", scenario=scenario, policy=policy)]
         )
         / MICRO_OPEN_PER_OPEN,
     }
+    carry, carry_share = carried_over(sweep, scenario=scenario, policy=policy)
+    out["carried_over_open"] = carry / MICRO_OPEN_PER_OPEN
+    out["carried_over_share"] = carry_share
     for name in ("honest_retention", "price", "staking_ratio", "staking_yield"):
         out[name] = np.array([_last(row) for row in sweep.series(name, scenario=scenario, policy=policy)])
     return out

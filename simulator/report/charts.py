@@ -44,16 +44,7 @@ def time_series_figure(sweep: SweepData, metric: str) -> Any:
     plt = _pyplot()
     title, unit = TIME_SERIES[metric]
     scenarios = sweep.scenarios
-    columns = min(4, len(scenarios))
-    rows = -(-len(scenarios) // columns)
-    figure, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(3.4 * columns, 2.6 * rows + 0.4),
-        squeeze=False,
-        sharex=True,
-        layout="constrained",
-    )
+    figure, axes, columns = _panel_grid(plt, len(scenarios), width=3.4, height=2.6, sharex=True)
     for index, scenario in enumerate(scenarios):
         axis = axes[index // columns][index % columns]
         for policy in sweep.policies:
@@ -67,45 +58,77 @@ def time_series_figure(sweep: SweepData, metric: str) -> Any:
         axis.tick_params(labelsize=7)
         axis.set_xlabel("epoch", fontsize=7)
         axis.set_ylabel(unit, fontsize=7)
-    for index in range(len(scenarios), rows * columns):
-        axes[index // columns][index % columns].axis("off")
     axes[0][0].legend(fontsize=7)
     figure.suptitle(f"{title}: median over seeds, band p5-p95", fontsize=10)
     return figure
 
 
-def lorenz_points(top10_share: float) -> tuple[list[float], list[float]]:
-    """The Lorenz curve's points the sweep knows: (0, 0), (0.9, 1 - top 10% share), (1, 1)."""
-    return [0.0, 0.9, 1.0], [0.0, 1.0 - top10_share, 1.0]
+def _panel_grid(
+    plt: Any, panels: int, *, width: float, height: float, **options: Any
+) -> tuple[Any, Any, int]:
+    """A figure with one small panel per scenario, at most four a row; returns it, its axes, columns."""
+    columns = min(4, panels)
+    rows = -(-panels // columns)
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(width * columns, height * rows + 0.4),
+        squeeze=False,
+        layout="constrained",
+        **options,
+    )
+    for index in range(panels, rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    return figure, axes, columns
 
 
 def lorenz_figure(sweep: SweepData) -> Any:
-    """Honest contributors' rewards at the last epoch, per policy, from the recorded top-10% share
-    (median over every scenario and seed); the Gini median is in the legend."""
+    """One panel per scenario: per policy, the median over runs of the recorded Lorenz curve of
+    honest accounts' rewards over the run (solid, with its p5-p95 band) and of every contributor
+    account's (dashed), against the line of perfect equality. The legend gives the median Gini of
+    the same per-account totals. None when the sweep recorded no Lorenz curve (format v1)."""
+    if sweep.lorenz is None:
+        return None
+    from simulator.metrics import LORENZ_GRID
+
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(4.2, 4.0), layout="constrained")
-    axis.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--", label="perfect equality")
-    for policy in sweep.policies:
-        chosen = sweep.columns["policy"] == policy
-        last = _last_epoch_rows(sweep, chosen)
-        top10 = float(np.nanmedian(sweep.columns["honest_reward_top10_share"][last]))
-        gini = float(np.nanmedian(sweep.columns["honest_reward_gini"][last]))
-        x, y = lorenz_points(top10)
-        axis.plot(x, y, marker="o", markersize=3, label=f"{policy} (Gini {gini:.2f})")
-    axis.set_xlabel("share of honest contributors (poorest first)", fontsize=8)
-    axis.set_ylabel("share of their rewards", fontsize=8)
-    axis.set_title("Lorenz curve of rewards, last epoch", fontsize=10)
-    axis.legend(fontsize=7)
+    figure, axes, columns = _panel_grid(plt, len(sweep.scenarios), width=3.0, height=3.0)
+    for index, scenario in enumerate(sweep.scenarios):
+        axis = axes[index // columns][index % columns]
+        axis.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect equality")
+        for policy in sweep.policies:
+            curves = {
+                group: sweep.lorenz_curves(group=group, scenario=scenario, policy=policy)
+                for group in ("honest", "all")
+            }
+            gini = {
+                group: np.nanmedian(sweep.lorenz_value("gini", group=group, scenario=scenario, policy=policy))
+                for group in curves
+            }
+            with np.errstate(all="ignore"), _quiet():
+                p5, median, p95 = np.nanpercentile(curves["honest"], (5, 50, 95), axis=0)
+                median_all = np.nanmedian(curves["all"], axis=0)
+            (line,) = axis.plot(
+                LORENZ_GRID,
+                median,
+                linewidth=1.2,
+                label=f"{policy} (Gini {gini['honest']:.2f}; all {gini['all']:.2f})",
+            )
+            axis.fill_between(LORENZ_GRID, p5, p95, alpha=0.2, color=line.get_color(), linewidth=0)
+            axis.plot(LORENZ_GRID, median_all, linewidth=0.9, linestyle="--", color=line.get_color())
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1)
+        axis.set_aspect("equal")
+        axis.set_title(scenario, fontsize=9)
+        axis.tick_params(labelsize=7)
+        axis.set_xlabel("share of accounts, poorest first", fontsize=7)
+        axis.set_ylabel("share of rewards", fontsize=7)
+        axis.legend(fontsize=6, loc="upper left")
+    figure.suptitle(
+        "Lorenz curve of rewards over the run: honest accounts (solid, band p5-p95), all accounts (dashed)",
+        fontsize=10,
+    )
     return figure
-
-
-def _last_epoch_rows(sweep: SweepData, chosen: np.ndarray) -> np.ndarray:
-    run_ids = sweep.columns["run_id"]
-    epochs = sweep.columns["epoch"]
-    last_by_run: dict[str, int] = {}
-    for run_id, epoch in zip(run_ids[chosen], epochs[chosen], strict=True):
-        last_by_run[run_id] = max(int(epoch), last_by_run.get(run_id, -1))
-    return chosen & np.array([last_by_run.get(r, -2) == e for r, e in zip(run_ids, epochs, strict=True)])
 
 
 class _quiet:
@@ -132,12 +155,17 @@ def all_figures(sweep: SweepData) -> list[tuple[str, str, Any]]:
         )
         for metric, (title, _) in TIME_SERIES.items()
     ]
-    figures.append(
-        (
-            "chart-lorenz",
-            "Lorenz curve of honest contributors' rewards at the last epoch (median over runs). The sweep records "
-            "the top 10% share and the Gini, not every reward, so the curve is drawn through the points it knows.",
-            lorenz_figure(sweep),
+    lorenz = lorenz_figure(sweep)
+    if lorenz is not None:
+        figures.append(
+            (
+                "chart-lorenz",
+                "Lorenz curve of contributors' rewards over the whole run, per scenario and policy: "
+                "the median over runs of the curve each run recorded at its end (exact, from every "
+                "account's total; 21 points), with the p5-p95 band for honest accounts. Accounts "
+                "that arrived and were never paid count, at zero. The Gini in the legend is the "
+                "median over runs, from the same totals.",
+                lorenz,
+            )
         )
-    )
     return figures

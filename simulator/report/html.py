@@ -9,6 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from simulator.attribution_model import ATTACKER_KINDS, Kind
 from simulator.report.analysis import (
     SUMMARY_METRICS,
     Analysis,
@@ -48,6 +49,10 @@ def _number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _percent(value: float) -> str:
+    return f"{value:.1%}" if math.isfinite(value) else "n/a"
+
+
 def _spread(spread: Spread) -> str:
     return f"{_number(spread.median)} [{_number(spread.p5)}, {_number(spread.p95)}]"
 
@@ -65,6 +70,29 @@ def _table(
     )
     identifier = f' id="{table_id}"' if table_id else ""
     return f"<table{identifier}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# How a reader should picture each attacker kind; every kind but honest must be here.
+ATTACKER_KIND_WORDS = {
+    Kind.LAZY: "lazy random clickers (spam)",
+    Kind.FLIPPER: "label flippers (poisoning)",
+    Kind.SYBIL: "sybil accounts (one operator, many accounts)",
+    Kind.COLLUDER: "colluders (a ring agreeing on answers)",
+}
+
+
+def attacker_definition() -> str:
+    """Which contributor kinds the attacker figures count, in plain words."""
+    missing = [kind.label for kind in ATTACKER_KINDS if kind not in ATTACKER_KIND_WORDS]
+    if missing:
+        raise KeyError(f"ATTACKER_KIND_WORDS: no words for the attacker kind(s) {', '.join(missing)}")
+    kinds = [ATTACKER_KIND_WORDS[kind] for kind in ATTACKER_KINDS]
+    return (
+        "'Attackers' means every contributor account that is not honest: "
+        + ", ".join(kinds[:-1])
+        + f" and {kinds[-1]}. Organic lazy clickers and label flippers count too, so the attackers' "
+        "share is above zero even in a scenario without an attack."
+    )
 
 
 def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
@@ -89,7 +117,10 @@ def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
             f"{policy}: passes {passed} of {total} checks"
             + (f"; fails: {'; '.join(failing)}" if failing else "")
             + f". Attackers' share of rewards, median over all runs {pooled['attacker_reward_share'].median:.2%}; "
-            f"honest retention {pooled['honest_retention'].median:.1%}; price {_number(pooled['price'].median)} USD."
+            f"honest retention {pooled['honest_retention'].median:.1%}; price {_number(pooled['price'].median)} USD; "
+            f"at the end {_percent(pooled['carried_over_share'].median)} of the community allocation "
+            f"({_number(pooled['carried_over_open'].median)} OPEN) had been released but not paid: it is "
+            "carried over."
         )
     for proposed in sweep.policies[1:]:
         moved = [
@@ -105,6 +136,7 @@ def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
                 )
                 + "."
             )
+    bullets.append(attacker_definition())
     return bullets
 
 
@@ -171,7 +203,9 @@ def _scenarios_section(sweep: SweepData, analysis: Analysis) -> str:
         for scenario in sweep.scenarios
         for policy in sweep.policies
     ]
-    html = "<p>Each cell: median over seeds [p5, p95].</p>" + _table(header, rows, table_id="scenario-table")
+    html = f"<p>Each cell: median over seeds [p5, p95]. {escape(attacker_definition())}</p>" + _table(
+        header, rows, table_id="scenario-table"
+    )
     html += (
         "<h3>Checks</h3><p>Thresholds (given as data): "
         + "; ".join(escape(t.describe()) for t in analysis.thresholds)
@@ -200,10 +234,16 @@ def _scenarios_section(sweep: SweepData, analysis: Analysis) -> str:
 def _charts_section(sweep: SweepData) -> str:
     from simulator.report.charts import all_figures, figure_svg
 
-    return "".join(
+    html = "".join(
         f'<figure id="{identifier}">{figure_svg(figure)}<figcaption>{escape(caption)}</figcaption></figure>'
         for identifier, caption, figure in all_figures(sweep)
     )
+    if sweep.lorenz is None:
+        html += (
+            '<p id="no-lorenz">This sweep was made before runs recorded the Lorenz curve of their '
+            "rewards (manifest format v1): run the sweep again to see the curve and the Gini of rewards.</p>"
+        )
+    return html
 
 
 def _assumptions_section(sweep: SweepData) -> str:
@@ -250,10 +290,11 @@ def _limitations_section(sweep: SweepData) -> str:
         "Attribution in the simulator is a model of the real influence measurement (its noise and bias are assumptions), not the measurement itself.",
         "Agents follow fixed behavioural rules; real people and attackers adapt in ways no scenario lists.",
         "The market is a single constant-product pool with outside shocks given as data; no order book, no other venues.",
-        "The Lorenz curve is drawn through the points the sweep records (top 10% share, Gini), not through every contributor's reward.",
+        "The Lorenz curve counts accounts, not people: a sybil operator's accounts are many points, and "
+        "an honest person with two accounts is two.",
         "Attackers' share of rewards over a run weights each epoch by the emission paid, not by fees.",
-        "'Attackers' counts every non-honest account: lazy and random (flipper) contributors as well as "
-        "sybils and colluders, so the share is not zero without an attack and the attack check is conservative.",
+        "Because organic lazy clickers and label flippers count as attackers, the attack check is "
+        "conservative: it fails sooner than one that counted the attack's accounts only.",
     ]
     if isinstance(seeds, int) and seeds < 20:
         items.append(f"Only {seeds} seeds per scenario and policy: p5 and p95 are rough with so few runs.")
