@@ -49,6 +49,10 @@ def _number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def _open(value: float) -> str:
+    return f"{value:,.0f}" if math.isfinite(value) else "n/a"
+
+
 def _percent(value: float) -> str:
     return f"{value:.1%}" if math.isfinite(value) else "n/a"
 
@@ -119,7 +123,7 @@ def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
             + f". Attackers' share of rewards, median over all runs {pooled['attacker_reward_share'].median:.2%}; "
             f"honest retention {pooled['honest_retention'].median:.1%}; price {_number(pooled['price'].median)} USD; "
             f"at the end {_percent(pooled['carried_over_share'].median)} of the community allocation "
-            f"({_number(pooled['carried_over_open'].median)} OPEN) had been released but not paid: it is "
+            f"({_open(pooled['carried_over_open'].median)} OPEN) had been released but not paid: it is "
             "carried over."
         )
     for proposed in sweep.policies[1:]:

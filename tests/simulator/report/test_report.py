@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from simulator.cli import main
+from simulator.metrics import LORENZ_GRID, lorenz_column
 from simulator.report import (
     SECTIONS,
     ReportError,
@@ -186,3 +187,132 @@ def test_a_calibrated_sweep_shows_its_fit_and_the_hashes_of_its_inputs(tiny_swee
     block = _section(page, "reproducibility")
     assert "c" * 64 in block and "f" * 64 in block
     assert "Uncalibrated" not in _section(page, "limitations")
+
+
+# --- the Lorenz curve, the carry-over, who counts as an attacker -------------------------------
+
+
+def _lorenz_rows(sweep_dir) -> list[dict]:
+    return pq.read_table(sweep_dir / "lorenz.parquet").to_pylist()
+
+
+def _recorded_curve(row) -> list[float]:
+    return [row[lorenz_column(p)] for p in LORENZ_GRID]
+
+
+def test_the_recorded_curves_are_well_formed_and_their_gini_agrees_with_them(tiny_sweep):
+    for row in _lorenz_rows(tiny_sweep):
+        curve = _recorded_curve(row)
+        assert curve[0] == 0.0 and curve[-1] == 1.0
+        assert all(b >= a for a, b in zip(curve, curve[1:], strict=False))
+        # The Gini of the 21 points can only fall short of the exact one, and not by much.
+        assert 0 <= row["gini"] - (1 - 2 * np.trapezoid(curve, LORENZ_GRID)) < 0.02
+
+
+def test_the_lorenz_chart_and_the_gini_column_are_drawn_from_the_recorded_curves(tiny_sweep, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+
+    from simulator.report.charts import lorenz_figure
+
+    folder = tmp_path / "recorded"
+    shutil.copytree(tiny_sweep, folder)
+    # Replace what the runs recorded by a curve no run would give: y = x**3 for the honest group,
+    # with a Gini that differs by policy, so the chart and the table can only show it if they read it.
+    rows = _lorenz_rows(folder)
+    for row in rows:
+        if row["group"] == "honest":
+            row.update({lorenz_column(p): p**3 for p in LORENZ_GRID})
+            row["gini"] = 0.5 if row["policy"] == "attribution_bonded" else 0.25
+    pq.write_table(
+        pa.Table.from_pylist(rows, schema=pq.read_schema(folder / "lorenz.parquet")),
+        folder / "lorenz.parquet",
+    )
+    sweep = load_sweep(folder)
+
+    figure = lorenz_figure(sweep)
+    panels = [axis for axis in figure.axes if axis.get_title()]
+    assert [axis.get_title() for axis in panels] == sweep.scenarios
+    for axis in panels:
+        labels = [line.get_label() for line in axis.lines]
+        assert labels[0] == "perfect equality" and list(axis.lines[0].get_ydata()) == [0, 1]
+        honest = [line for line in axis.lines if line.get_label().startswith(tuple(sweep.policies))]
+        assert [line.get_label().split(" (")[0] for line in honest] == sweep.policies
+        for line in honest:
+            assert np.allclose(line.get_ydata(), np.array(LORENZ_GRID) ** 3)
+        assert "Gini 0.50" in honest[0].get_label() and "Gini 0.25" in honest[1].get_label()
+
+    analysis = analyse(sweep)
+    for scenario in sweep.scenarios:
+        assert analysis.summaries[scenario, "attribution_bonded"]["honest_reward_gini"].median == 0.5
+        assert analysis.summaries[scenario, "bonded_5x_fees"]["honest_reward_gini"].median == 0.25
+
+
+def test_the_gini_column_is_the_median_of_the_recorded_ginis(tiny_sweep):
+    analysis = analyse(load_sweep(tiny_sweep))
+    rows = _lorenz_rows(tiny_sweep)
+    for (scenario, policy), spread in analysis.summaries.items():
+        ginis = [
+            r["gini"]
+            for r in rows
+            if (r["scenario"], r["policy"], r["group"]) == (scenario, policy, "honest")
+        ]
+        assert len(ginis) == 2 and spread["honest_reward_gini"].median == pytest.approx(np.median(ginis))
+
+
+def test_carry_over_is_shown_as_a_share_of_the_community_allocation(tiny_sweep, page):
+    from simulator.accounting import ScheduleInSimUnits, genesis
+    from simulator.scenarios import load_scenario
+
+    table = pq.read_table(tiny_sweep / "metrics.parquet").to_pylist()
+    manifest = json.loads((tiny_sweep / "manifest.json").read_text())
+    analysis = analyse(load_sweep(tiny_sweep))
+    for (scenario, policy), spread in analysis.summaries.items():
+        schedule = ScheduleInSimUnits(load_scenario(manifest["scenarios"][scenario]).schedule_params())
+        community = genesis(schedule.schedule).community
+        shares = []
+        for run in sorted({r["run_id"] for r in table if (r["scenario"], r["policy"]) == (scenario, policy)}):
+            epochs = [r for r in table if r["run_id"] == run]
+            last = max(epochs, key=lambda r: r["epoch"])
+            # What the schedule kept back plus what it released is the whole allocation, to the unit.
+            assert last["community_unreleased"] + sum(r["emission"] for r in epochs) == community
+            shares.append(last["carry_over"] / community)
+        assert spread["carried_over_share"].median == pytest.approx(np.median(shares))
+        assert spread["carried_over_share"].median > 0
+    header = re.search(r'<table id="scenario-table"><thead>(.*?)</thead>', page, re.S).group(1)
+    assert "community allocation released but not paid (carried over)" in header
+    assert "of the community allocation" in _section(page, "summary")
+
+
+def test_the_page_says_which_kinds_count_as_attackers(page):
+    for where in (_section(page, "summary"), _section(page, "scenarios")):
+        definition = re.search(r"&#x27;Attackers&#x27; means (.*?)\.", where).group(1)
+        for words in ("lazy random clickers", "label flippers", "sybil accounts", "colluders"):
+            assert words in definition
+        assert "not honest" in definition
+
+
+def test_a_sweep_from_before_the_lorenz_curve_still_gets_a_report_that_says_what_is_missing(
+    tiny_sweep, tmp_path
+):
+    import shutil
+
+    folder = tmp_path / "v1"
+    shutil.copytree(tiny_sweep, folder)
+    (folder / "lorenz.parquet").unlink()
+    with pytest.raises(ReportError, match=r"lorenz\.parquet: missing"):
+        load_sweep(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format"] = "ledgerloop.simulator.sweep.v1"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    metrics = pq.read_table(folder / "metrics.parquet")
+    pq.write_table(metrics.drop(["community_unreleased"]), folder / "metrics.parquet")
+
+    page = build_report_html(folder)
+    charts = _section(page, "charts")
+    assert 'id="chart-lorenz"' not in charts and 'id="no-lorenz"' in charts
+    assert len(re.findall(r'<figure id="chart-[a-z_]+"><svg', charts)) == 5
+    analysis = analyse(load_sweep(folder))
+    spread = analysis.summaries["baseline", "attribution_bonded"]
+    assert np.isnan(spread["honest_reward_gini"].median) and np.isnan(spread["carried_over_share"].median)
