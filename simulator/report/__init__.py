@@ -4,6 +4,8 @@
 
 Public API:
     data.load_sweep(folder) -> SweepData            # ReportError on a folder that is not a sweep
+    SweepData.series(metric, *, scenario, policy) -> (runs, epochs) array
+    SweepData.lorenz_curves(*, group, scenario, policy) -> (runs, 21) array of recorded Lorenz curves
     analysis.analyse(sweep, thresholds=None) -> Analysis
     analysis.default_thresholds() / thresholds_from_data(list_of_dicts) -> tuple[Threshold, ...]
     html.build_report_html(sweep_or_folder, *, thresholds=None, charts=True) -> str
@@ -11,6 +13,9 @@ Public API:
     html.SECTIONS                                    # (id, heading) in page order
 
 The first policy of the sweep is the current one; every other is a proposal compared with it.
+The Lorenz curve and the Gini of rewards come from lorenz.parquet, which each run records at its
+end from every contributor account's cumulative rewards; a sweep made before that (manifest format
+v1) still gets a report, which says the curve is missing.
 """
 
 from simulator.report.analysis import Threshold, analyse, default_thresholds, thresholds_from_data

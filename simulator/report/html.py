@@ -329,6 +329,7 @@ def reproducibility(sweep: SweepData) -> dict[str, Any]:
         "calibration file sha256": calibration.get("sha256"),
         "feedback log sha256": replay.get("sha256") or log.get("sha256"),
         "metrics.parquet sha256": _file_hash(sweep.folder / "metrics.parquet"),
+        "lorenz.parquet sha256": _file_hash(sweep.folder / "lorenz.parquet"),
         "created": manifest.get("created"),
     }
 

@@ -114,6 +114,7 @@ def test_reproducibility_block_records_what_produced_the_numbers(tiny_sweep, pag
         "calibration file sha256",
         "feedback log sha256",
         "fee_multiple_bps",
+        "lorenz.parquet sha256",
     ):
         assert key in block
     assert f"<code>{len(manifest['runs'])}</code>" in block
