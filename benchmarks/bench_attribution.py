@@ -3,11 +3,15 @@
     .venv/bin/python benchmarks/bench_attribution.py                   # ../shared/data/hh-rlhf-harmless-1k.jsonl
     .venv/bin/python benchmarks/bench_attribution.py --comparisons 300 --annotators 20 --loo-contributors 10
     .venv/bin/python benchmarks/bench_attribution.py --json var/attribution-validation.json
+    .venv/bin/python benchmarks/bench_attribution.py --comparisons 1000 --loo-contributors 10 --lds-subsets 10 \
+        --scaling '' --profile simulator/data/attribution_profile.json     # the simulator's attribution profile
 
 What it measures is described in rlhf/attribution/validation.py: detection ROC AUC of contributor scores
 (honest vs random + flipping annotators) at k = 3 and k = 1, Spearman between scores and the held-out loss change
 of leave-one-contributor-out retraining, the linear datamodeling score over random halves, and the wall time of
-one attribution run as a multiple of one training fit, with its growth in the number of rows. The first run
+one attribution run as a multiple of one training fit, with its growth in the number of rows. With --profile it
+also writes the attribution profile (rlhf/attribution/profile.py): each method's paid score per judgment by
+annotator kind and correctness, against accuracy, and the credit m copies of a judgment earn. The first run
 encodes every text with MiniLM (a few minutes on two cores); later runs read the embedding cache.
 """
 
@@ -46,6 +50,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--work-dir", help="Where run folders go (default: a temporary folder).")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="Seed.")
     parser.add_argument("--json", help="Also write every figure to this JSON file.")
+    parser.add_argument("--profile", help="Also write the attribution profile (rlhf/attribution/profile.py) here.")
+    parser.add_argument("--profile-copies", default="2,4,8,16",
+                        help="Copy counts of the profile's duplicate experiment ('' skips it; only with --profile).")
+    parser.add_argument("--profile-copy-sample", type=int, default=defaults.profile_copy_sample,
+                        help="Honest correct judgments copied in that experiment.")
     return parser.parse_args()
 
 
@@ -63,7 +72,9 @@ def main() -> int:
         mix=args.mix, methods=tuple(m for m in args.methods.split(",") if m),
         loo_contributors=args.loo_contributors, lds_subsets=args.lds_subsets,
         scaling_fractions=tuple(float(share) for share in args.scaling.split(",") if share), l2=args.l2,
-        embedding_cache_dir=args.embedding_cache_dir, work_dir=args.work_dir, seed=args.seed)
+        embedding_cache_dir=args.embedding_cache_dir, work_dir=args.work_dir, seed=args.seed,
+        profile_copies=tuple(int(m) for m in args.profile_copies.split(",") if m) if args.profile else (),
+        profile_copy_sample=args.profile_copy_sample)
     started = time.perf_counter()
 
     def progress(message: str) -> None:
@@ -73,6 +84,15 @@ def main() -> int:
     print(validation_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n", encoding="utf-8")
+    if args.profile:
+        from rlhf.attribution.profile import attribution_profile, attribution_profile_write
+        from rlhf.data import data_sha256
+        from rlhf.runs import library_versions
+
+        command = "python benchmarks/bench_attribution.py " + " ".join(sys.argv[1:])
+        profile = attribution_profile(results, data_sha256=data_sha256(config.data_path),
+                                      versions=library_versions(), command=command)
+        print(f"attribution profile: {attribution_profile_write(profile, args.profile)}")
     return 0
 
 

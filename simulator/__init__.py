@@ -25,7 +25,9 @@ Public API:
     replay.ReplayLog.from_file(log_path)              # real contributors drive a vectorized run
     synthetic_log.synthetic_log_rows(SyntheticLogParams(...), seed) -> (rows, truth)
     settlement.settle(policy_params, work, *, budget, fees, epoch, stakes, mode) -> Settlement
-    attribution_model.PLACEHOLDER                     # the placeholder attribution figures
+    attribution_model.attribution_figures(AttributionModelParams()) -> AttributionFigures
+                                                      # measured figures (data/attribution_profile.json)
+    attribution_model.load_profile(path=None) -> dict  # raises AttributionProfileError naming file, field
 
 Money in the simulator is int64 "sim units" of 1 micro-OPEN (:mod:`simulator.accounting`), and
 ``supply == circulating + locked + staked + treasury + pool`` is checked exactly every epoch.

@@ -22,7 +22,14 @@ import mesa
 import numpy as np
 
 from simulator.accounting import MICRO_USD_PER_USD, SIM_UNITS_PER_OPEN
-from simulator.attribution_model import Kind, correct_probability, scores, true_contribution
+from simulator.attribution_model import (
+    Kind,
+    attribution_figures,
+    correct_probability,
+    draw_noise,
+    scores,
+    true_contribution,
+)
 from simulator.judging import agreed_count, judgments_on_active_day
 from simulator.model import LedgerloopModel
 from simulator.settlement import PER_ACCOUNT, EpochWork, split_pro_rata
@@ -33,6 +40,7 @@ class DayOfWork:
     count: int
     correct: int
     agreed: int
+    noise: float  # the standard normal that places the day's score (attribution_model, step 2)
 
 
 # --- contributors ------------------------------------------------------------------------------
@@ -80,7 +88,7 @@ class Contributor(mesa.Agent):
         count = int(judgments_on_active_day(self.rng, self.rate))
         correct = int(self.rng.binomial(count, self.p_correct))
         agreed = int(agreed_count(self.rng, count, correct, self.agreement, self.model.majority_accuracy))
-        return DayOfWork(count, correct, agreed)
+        return DayOfWork(count, correct, agreed, float(draw_noise(self.rng)))
 
     def is_flagged(self) -> bool:
         return bool(self.rng.random() < self.flag_probability)
@@ -284,11 +292,12 @@ class ReferenceContributors:
     def _as_work(self, rows: list[tuple[Contributor, DayOfWork, int, bool]]) -> EpochWork:
         if not rows:
             return EpochWork.empty()
-        attribution = self.model.scenario.attribution_model
+        figures = attribution_figures(self.model.scenario.attribution_model)
         kind = np.array([agent.kind for agent, *_ in rows], dtype=np.int8)
         count = np.array([day.count for _, day, *_ in rows], dtype=np.int64)
         correct = np.array([day.correct for _, day, *_ in rows], dtype=np.int64)
         duplicates = np.array([dup for *_, dup, _ in rows], dtype=np.float64)
+        noise = np.array([day.noise for _, day, *_ in rows])
         p_correct = np.array([agent.p_correct for agent, *_ in rows])
         for agent, day, dup, _ in rows:
             agent.hours_today = day.count * agent.seconds / 3600.0 / dup
@@ -299,8 +308,8 @@ class ReferenceContributors:
             correct=correct,
             agreed=np.array([day.agreed for _, day, *_ in rows], dtype=np.int64),
             flagged=np.array([flag for *_, flag in rows], dtype=bool),
-            score=scores(kind, count, correct, duplicates, attribution),
-            true_value=true_contribution(kind, count, p_correct, duplicates, attribution),
+            score=scores(kind, count, correct, duplicates, noise, figures),
+            true_value=true_contribution(kind, count, p_correct, duplicates, figures),
             bond=np.array([agent.bond for agent, *_ in rows], dtype=np.int64),
             cluster=np.array([agent.cluster if agent.detected else -1 for agent, *_ in rows], dtype=np.int64),
             hours=np.array([agent.hours_today for agent, *_ in rows]),

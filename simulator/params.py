@@ -403,7 +403,7 @@ class Scenario:
     shocks: tuple[ShockParams, ...] = _help("Exogenous shocks to demand or price.", ())
     schedule: dict[str, int] = _help("Overrides of the economy's ScheduleParams (e.g. cliff_months).", {})
     attribution_model: AttributionModelParams = _help(
-        "The PLACEHOLDER attribution model's figures (see simulator/attribution_model.py).",
+        "Which measured attribution figures score the work: profile file, method, overlap (simulator/attribution_model.py).",
         default_factory=AttributionModelParams,
     )
 

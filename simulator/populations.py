@@ -17,7 +17,14 @@ import mesa
 import numpy as np
 
 from simulator.accounting import MICRO_USD_PER_USD, SIM_UNITS_PER_OPEN
-from simulator.attribution_model import Kind, correct_probability, scores, true_contribution
+from simulator.attribution_model import (
+    Kind,
+    attribution_figures,
+    correct_probability,
+    draw_noise,
+    scores,
+    true_contribution,
+)
 from simulator.judging import agreed_count, judgments_on_active_day
 from simulator.model import LedgerloopModel
 from simulator.settlement import GROUPED, EpochWork, split_pro_rata
@@ -135,6 +142,7 @@ class ContributorPopulation(mesa.Agent):
         count = judgments_on_active_day(rng, self.rate[operator])
         correct = rng.binomial(count, correct_probability(self.kind[operator], self.quality[operator]))
         agreed = agreed_count(rng, count, correct, self.agreement[operator], self.majority_accuracy)
+        noise = draw_noise(rng, len(clusters))
         keep = active[member_of]
         kept = rows[keep]
         cluster_of = member_of[keep]
@@ -145,6 +153,7 @@ class ContributorPopulation(mesa.Agent):
             duplicates=sizes[cluster_of].astype(np.float64),
             correct=correct[cluster_of],
             agreed=agreed[cluster_of],
+            noise=noise[cluster_of],
         )
 
     def _replayed_work(self, rng: np.random.Generator, replay: ReplayLog, epoch: int) -> EpochWork:
@@ -163,6 +172,7 @@ class ContributorPopulation(mesa.Agent):
         duplicates: np.ndarray,
         correct: np.ndarray | None = None,
         agreed: np.ndarray | None = None,
+        noise: np.ndarray | None = None,
     ) -> EpochWork:
         kind = self.kind[rows]
         p_correct = correct_probability(kind, self.quality[rows])
@@ -170,8 +180,9 @@ class ContributorPopulation(mesa.Agent):
             correct = rng.binomial(count, p_correct)
         if agreed is None:
             agreed = agreed_count(rng, count, correct, self.agreement[rows], self.majority_accuracy)
-        model = self.model
-        attribution = model.scenario.attribution_model
+        if noise is None:
+            noise = draw_noise(rng, len(rows))
+        figures = attribution_figures(self.model.scenario.attribution_model)
         return EpochWork(
             account=rows.astype(np.int64),
             kind=kind,
@@ -179,8 +190,8 @@ class ContributorPopulation(mesa.Agent):
             correct=np.asarray(correct, dtype=np.int64),
             agreed=np.asarray(agreed, dtype=np.int64),
             flagged=rng.random(len(rows)) < self.flag_probability[rows],
-            score=scores(kind, count, correct, duplicates, attribution),
-            true_value=true_contribution(kind, count, p_correct, duplicates, attribution),
+            score=scores(kind, count, correct, duplicates, noise, figures),
+            true_value=true_contribution(kind, count, p_correct, duplicates, figures),
             bond=self.bond[rows].copy(),
             cluster=np.where(self.detected[rows], self.cluster[rows], -1),
             hours=count * self.seconds[rows] / 3600.0 / duplicates,

@@ -4,7 +4,7 @@ Day d of the log is epoch d. Each contributor of the log arrives on the day of t
 judgment and, on every day, makes exactly the judgments the log says (count, agreement with the
 others' majority, "flagged" when most were faster than ``too_fast_ms``). They never leave by the
 simulator's wage rule: the log says when they work. What the log cannot say is how right they
-were, so the number of correct judgments, which drives the placeholder attribution, is drawn from
+were, so the number of correct judgments, which drives the attribution scores, is drawn from
 the quality calibration infers for each of them (:mod:`simulator.calibration`).
 
 Everything else is simulated as usual: the scenario's attackers (added on top of the real

@@ -128,6 +128,11 @@ class ValidationConfig:
         "help": "Embedding cache (default: the user's cache, so a second run encodes nothing)."})
     work_dir: str | None = field(default=None, metadata={"help": "Where run folders go (default: a temp folder)."})
     seed: int = field(default=0, metadata={"help": "Seed of the split, the population and the subsets."})
+    profile_copies: tuple[int, ...] = field(default=(), metadata={"help": (
+        "Copy counts m (> 1) for the attribution profile's duplicate experiment: m accounts give one judgment's "
+        "label to the same comparison, the head is retrained with them (rlhf.attribution.profile); () skips it.")})
+    profile_copy_sample: int = field(default=40, metadata={
+        "help": "Honest correct judgments copied in that experiment (their credit is summed)."})
 
     def __post_init__(self) -> None:
         if self.eval_comparisons < 2 or self.comparisons <= self.eval_comparisons + 10:
@@ -140,6 +145,9 @@ class ValidationConfig:
             raise ValueError(f"unknown methods {unknown}; known: {ALL_METHODS}")
         if any(not 0 < share <= 1 for share in self.scaling_fractions):
             raise ValueError(f"scaling_fractions must be in (0, 1], got {self.scaling_fractions}")
+        if any(m < 2 for m in self.profile_copies) or self.profile_copy_sample < 1:
+            raise ValueError(f"profile_copies must be counts >= 2 (got {self.profile_copies}) and "
+                             f"profile_copy_sample >= 1 (got {self.profile_copy_sample})")
 
 
 @dataclass
@@ -156,6 +164,9 @@ class _Scenario:
     eval_differences: np.ndarray
     full_weights: np.ndarray
     full_eval_loss: float
+    judgments: tuple[Any, ...] = ()     # the population's judgments; judgment id = position + 1
+    truth: Mapping[str, str] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)   # contributor -> simulated accuracy
 
 
 def validation_run(config: ValidationConfig | None = None, *,
@@ -203,7 +214,9 @@ def _scenario(config: ValidationConfig, pool: list[Comparison], truth: Mapping[s
     eval_differences = model.pair_differences(eval_rows)
     return _Scenario(overlap, rows, eval_rows, kinds, model_dir, epoch_seconds, model.pair_differences(rows),
                      eval_differences, model.weights,
-                     float(bradley_terry_losses(model.weights, eval_differences).mean()))
+                     float(bradley_terry_losses(model.weights, eval_differences).mean()),
+                     population.judgments, truth,
+                     {annotator.annotator_id: annotator.accuracy for annotator in population.annotators})
 
 
 def _head_config(config: ValidationConfig, output_dir: Path):
@@ -277,6 +290,9 @@ def _measure(config: ValidationConfig, scenario: _Scenario, say, *, with_scaling
         raw = attribution_run(scenario.model_dir, scenario.rows, scenario.eval_rows, method=method,
                               settings=AttributionSettings(device="cpu", seed=config.seed, share_duplicates=False))
         measured["methods"][method] = _method_figures(scenario, paid, raw, loo_change, halves, half_losses)
+        measured["methods"][method]["profile"] = _profile_figures(scenario, paid)
+    if config.profile_copies:
+        _copy_experiment(config, scenario, measured["methods"], say)
     if with_scaling and config.scaling_fractions:
         measured["scaling"] = _scaling(config, scenario, say)
     return measured
@@ -304,6 +320,55 @@ def _method_figures(scenario: _Scenario, paid: dict, raw: dict, loo_change: dict
         "epoch_multiple": min(paid["cost"]["wall_seconds"], raw["cost"]["wall_seconds"]) / scenario.epoch_seconds,
         "mean_score_by_kind": {kind: float(np.mean(values)) for kind, values in sorted(by_kind.items())},
     }
+
+
+def _profile_figures(scenario: _Scenario, paid: dict) -> dict[str, Any]:
+    from rlhf.attribution.profile import judgment_figures
+
+    scores = {int(judgment): entry["score"] for judgment, entry in paid["judgments"].items()}
+    return judgment_figures(scores, scenario.judgments, scenario.truth, scenario.kinds, scenario.accuracy)
+
+
+def _copy_experiment(config: ValidationConfig, scenario: _Scenario, methods: dict[str, Any], say) -> None:
+    """m accounts give a sample of honest correct judgments' labels to the same comparisons; the head is
+    retrained with the copies and every method run again. Adds a "copies" entry to each method's profile."""
+    from rlhf.attribution.methods import AttributionSettings
+    from rlhf.attribution.profile import copy_figures
+    from rlhf.attribution.run import attribution_run
+
+    def honest_correct(row: PreferenceRow) -> bool:
+        judgment = scenario.judgments[row.judgment_ids[0] - 1]
+        return (scenario.kinds[row.contributor_ids[0]] == "honest"
+                and judgment.choice == scenario.truth[str(judgment.comparison_id)])
+
+    candidates = [row for row in scenario.rows if honest_correct(row)]
+    rng = np.random.default_rng([config.seed, 14, scenario.overlap])
+    picked = [candidates[i] for i in sorted(rng.choice(len(candidates), replace=False,
+                                                       size=min(config.profile_copy_sample, len(candidates))))]
+    originals = [row.judgment_ids[0] for row in picked]
+    first_free = len(scenario.judgments) + 1
+    totals: dict[str, list[list[float]]] = {method: [] for method in config.methods}
+    for copies in (1, *config.profile_copies):
+        extra = [PreferenceRow(f"copy-{copies}-{index}-{copy}", row.prompt, row.chosen, row.rejected,
+                               judgment_ids=(first_free + index * copies + copy,),
+                               contributor_ids=(f"copy-{index}-{copy}",))
+                 for index, row in enumerate(picked) for copy in range(copies - 1)]
+        folder = scenario.model_dir.parent / f"{scenario.model_dir.name}-copies-{copies}"
+        say(f"k={scenario.overlap}: {len(picked)} judgments x {copies} copies")
+        _train_head(config, scenario.rows + extra, folder)
+        clusters = {judgment: [judgment] for judgment in originals}
+        for index, judgment in enumerate(originals):
+            clusters[judgment] += [first_free + index * copies + copy for copy in range(copies - 1)]
+        for method in config.methods:
+            report = attribution_run(folder, scenario.rows + extra, scenario.eval_rows, method=method,
+                                     settings=AttributionSettings(device="cpu", seed=config.seed))
+            paid = report["judgments"]
+            totals[method].append([sum(paid[str(j)]["score"] for j in clusters[judgment]) for judgment in originals])
+    counts = [1, *config.profile_copies]
+    for method, per_count in totals.items():
+        profile = methods[method]["profile"]
+        unit = profile["unit"]   # NaN or <= 0: the method's figures could not be normalised
+        profile["copies"] = copy_figures(counts, per_count) if unit > 0 else None
 
 
 def _detection(scenario: _Scenario, scores: Mapping[str, float]) -> dict[str, float]:

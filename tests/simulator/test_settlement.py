@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from simulator.accounting import policy_in_sim_units
-from simulator.attribution_model import Kind, scores
+from simulator.attribution_model import AttributionModelParams, Kind, attribution_figures, scores
 from simulator.economy.policies import POLICIES, policy_from_dict
 from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, settle, split_pro_rata
 
@@ -19,7 +19,14 @@ def random_work(n: int, seed: int) -> EpochWork:
     count = 1 + rng.poisson(4, n)
     correct = rng.binomial(count, np.where(kind == Kind.FLIPPER, 0.2, 0.7))
     duplicates = np.where(kind == Kind.SYBIL, 10, 1)
-    score = scores(kind, count, correct, duplicates)
+    score = scores(
+        kind,
+        count,
+        correct,
+        duplicates,
+        rng.standard_normal(n),
+        attribution_figures(AttributionModelParams()),
+    )
     return EpochWork(
         account=np.arange(n) * 3 + 7,
         kind=kind,
