@@ -13,8 +13,9 @@ reference, and a sweep on one and two local processes.
    (--reference-contributors, stakers and consumers a tenth of that, --reference-epochs):
    reference wall time over vectorized wall time. Target: at least 20x.
 3. Sweep: --sweep-runs runs (policies x seeds of the baseline at --sweep-contributors) on 1 and on
-   2 local processes: the speed-up and the cost per run (wall seconds per run, and CPU seconds of
-   one run on one process).
+   2 local processes, alternately, --sweep-repeats times each: the speed-up of the median wall times
+   and the cost per run (wall seconds per run, and CPU seconds per run of the parent and its
+   workers together), with the load average before and after.
 
 The machine's load changes wall times; CPU seconds are reported next to them for that reason.
 """
@@ -146,48 +147,81 @@ def parallel_capacity() -> float:
     return alone / (time.perf_counter() - start)
 
 
-def sweep(runs: int, contributors: int, epochs: int, seed: int) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (a pool's workers, once joined)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def sweep(runs: int, contributors: int, epochs: int, seed: int, repeats: int) -> dict[str, Any]:
+    """The same sweep on 1 and on 2 processes, alternately, ``repeats`` times each: medians, so that
+    a burst of other work on the machine lands on both and moves neither figure much."""
     policies = sorted(POLICIES)
     seeds = max(1, runs // len(policies))
+    total = seeds * len(policies)
     scenario_dir = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
     try:
         scenario_file = scenario_dir / "bench.json"
         data = sized(contributors, contributors // 10, contributors // 10, epochs).to_data()
         data["name"] = "bench"
         scenario_file.write_text(json.dumps(data))
-        timings = {}
-        for processes in (1, 2):
-            config = SweepConfig(
-                name=f"bench-{processes}",
-                scenarios=(str(scenario_file),),
-                policies=tuple(PolicyVariant(p, p) for p in policies),
-                seeds=seeds,
-                root_seed=seed,
-                processes=processes,
-                output=str(scenario_dir / f"out{processes}"),
-            )
-            start = time.perf_counter()
-            output = run_sweep(config)
-            timings[processes] = time.perf_counter() - start
-            manifest = json.loads((output / "manifest.json").read_text())
-            per_run = [run["wall_seconds"] for run in manifest["runs"]]
-            timings[f"median_run_seconds_{processes}"] = statistics.median(per_run)
-        total = seeds * len(policies)
-        speedup = timings[1] / timings[2]
+        wall: dict[int, list[float]] = {1: [], 2: []}
+        cpu: dict[int, list[float]] = {1: [], 2: []}
+        run_seconds: dict[int, list[float]] = {1: [], 2: []}
+        load_before = os.getloadavg()
+        for repeat in range(repeats):
+            for processes in (1, 2) if repeat % 2 == 0 else (2, 1):
+                config = SweepConfig(
+                    name=f"bench-{processes}",
+                    scenarios=(str(scenario_file),),
+                    policies=tuple(PolicyVariant(p, p) for p in policies),
+                    seeds=seeds,
+                    root_seed=seed,
+                    processes=processes,
+                    output=str(scenario_dir / f"out{processes}-{repeat}"),
+                )
+                start, cpu_start = time.perf_counter(), _cpu_seconds()
+                output = run_sweep(config)
+                wall[processes].append(time.perf_counter() - start)
+                cpu[processes].append(_cpu_seconds() - cpu_start)
+                manifest = json.loads((output / "manifest.json").read_text())
+                run_seconds[processes].append(statistics.median(r["wall_seconds"] for r in manifest["runs"]))
+                shutil.rmtree(output, ignore_errors=True)
+        load_after = os.getloadavg()
         capacity = parallel_capacity()
+        median = {p: statistics.median(values) for p, values in wall.items()}
+        speedup = median[1] / median[2]
+        cpu_per_run = {p: statistics.median(values) / total for p, values in cpu.items()}
         print(
-            f"  {total} runs ({len(policies)} policies x {seeds} seeds, {contributors:,} contributors, {epochs} epochs): "
-            f"1 process {timings[1]:.1f} s, 2 processes {timings[2]:.1f} s -> speed-up {speedup:.2f}x; "
-            f"cost per run {timings[1] / total:.2f} s on one process (median run {timings['median_run_seconds_1']:.2f} s), "
-            f"{timings[2] / total:.2f} s wall on two"
+            f"  {total} runs ({len(policies)} policies x {seeds} seeds, {contributors:,} contributors, {epochs} epochs), "
+            f"median of {repeats} alternating repeats: 1 process {median[1]:.1f} s, 2 processes {median[2]:.1f} s "
+            f"-> speed-up {speedup:.2f}x (each repeat: "
+            + ", ".join(f"{a / b:.2f}x" for a, b in zip(wall[1], wall[2], strict=True))
+            + ")"
         )
-        print(f"  (a pure-CPU toy gets {capacity:.2f}x from 2 processes on this machine right now)")
+        print(
+            f"  cost per run: {median[1] / total:.3f} s wall on one process, {median[2] / total:.3f} s on two; "
+            f"CPU {cpu_per_run[1]:.3f} s per run on one process, {cpu_per_run[2]:.3f} s on two "
+            f"(median run alone {statistics.median(run_seconds[1]):.3f} s / {statistics.median(run_seconds[2]):.3f} s)"
+        )
+        print(
+            f"  load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
+            f"({os.cpu_count()} CPUs); a pure-CPU toy gets {capacity:.2f}x from 2 processes right now"
+        )
         return {
             "runs": total,
             "contributors": contributors,
             "epochs": epochs,
-            "seconds": timings,
+            "repeats": repeats,
+            "wall_seconds": {str(p): values for p, values in wall.items()},
+            "cpu_seconds": {str(p): values for p, values in cpu.items()},
+            "median_run_seconds": {str(p): values for p, values in run_seconds.items()},
             "speedup": speedup,
+            "cost_per_run_seconds": {str(p): median[p] / total for p in median},
+            "cpu_per_run_seconds": {str(p): value for p, value in cpu_per_run.items()},
+            "load_average_before": load_before,
+            "load_average_after": load_after,
             "toy_speedup": capacity,
         }
     finally:
@@ -206,6 +240,7 @@ def main() -> None:
     parser.add_argument("--sweep-runs", type=int, default=64)
     parser.add_argument("--sweep-contributors", type=int, default=2_000)
     parser.add_argument("--sweep-epochs", type=int, default=120)
+    parser.add_argument("--sweep-repeats", type=int, default=3, help="alternating 1- and 2-process repeats")
     parser.add_argument("--skip-full", action="store_true")
     parser.add_argument("--skip-engines", action="store_true")
     parser.add_argument("--skip-sweep", action="store_true")
@@ -226,7 +261,9 @@ def main() -> None:
         )
     if not args.skip_sweep:
         print("3. sweep on local processes:")
-        results["sweep"] = sweep(args.sweep_runs, args.sweep_contributors, args.sweep_epochs, args.seed)
+        results["sweep"] = sweep(
+            args.sweep_runs, args.sweep_contributors, args.sweep_epochs, args.seed, args.sweep_repeats
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

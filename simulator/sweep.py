@@ -486,7 +486,9 @@ def run_sweep(
     elif config.processes == 1:
         results = [_timed_run_one(spec) for spec in specs]
     else:
-        with ProcessPoolExecutor(max_workers=config.processes, mp_context=_process_context()) as pool:
+        with ProcessPoolExecutor(
+            max_workers=config.processes, mp_context=_process_context(), initializer=_one_thread_per_worker
+        ) as pool:
             results = list(pool.map(_timed_run_one, specs, chunksize=1))
     timings = {spec.run_id: seconds for spec, (_, seconds) in zip(specs, results, strict=True)}
     tables = [
@@ -513,6 +515,20 @@ def run_sweep(
     if progress is not None:
         progress(f"{len(specs)} runs in {document['wall_seconds']:.1f} s -> {output}")
     return output
+
+
+def _one_thread_per_worker() -> None:
+    """A worker is one of ``processes`` processes sharing the cores, so native thread pools (BLAS,
+    OpenMP) get one thread each instead of one per core each, which would oversubscribe the cores.
+    The variables reach libraries loaded later; threadpoolctl, where installed, limits those already
+    loaded (inherited through fork). The run path itself makes no BLAS call today: a safeguard."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(1)
 
 
 def _process_context() -> Any:
