@@ -131,20 +131,48 @@ class Client(threading.Thread):
             conn.close()
 
 
-def measure(port, tokens, slug, clients, seconds, judge: bool) -> dict:
+def cpu_seconds(server_pid: int) -> dict:
+    """CPU time so far of the web server (master and workers), its database backends and this client.
+
+    On a shared machine, wall-clock throughput depends on who else runs; CPU per judgment does not, and
+    2 cores / (CPU per judgment) is what the loop could reach with the machine to itself.
+    """
+    import psutil
+
+    def used(processes) -> float:
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+    server = psutil.Process(server_pid)
+    backends = [p for p in psutil.process_iter(["cmdline"]) if "ledgerloop_bench_load" in " ".join(p.info["cmdline"] or [])]
+    return {"server": used([server, *server.children(recursive=True)]), "database": used(backends), "client": used([psutil.Process()])}
+
+
+def measure(port, tokens, slug, clients, seconds, judge: bool, server_pid: int) -> dict:
     deadline = time.monotonic() + seconds
     threads = [Client(port, tokens[i], slug, deadline, judge) for i in range(clients)]
+    cpu_before = cpu_seconds(server_pid)
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join(seconds + 60)
     elapsed = time.perf_counter() - started
+    cpu_after = cpu_seconds(server_pid)
     next_ms = [x for t in threads for x in t.next_ms]
     submit_ms = [x for t in threads for x in t.submit_ms]
     accepted = [x for t in threads for x in t.accepted]
+    done = max(1, len(accepted) if judge else len(next_ms))
+    cpu_ms = {part: (cpu_after[part] - cpu_before[part]) * 1000 / done for part in cpu_before}
     return {
         "per_s": (len(accepted) if judge else len(next_ms)) / elapsed,
+        "cpu_server_ms": cpu_ms["server"], "cpu_database_ms": cpu_ms["database"], "cpu_client_ms": cpu_ms["client"],
         "next_p50": percentile(next_ms, 0.5), "next_p99": percentile(next_ms, 0.99),
         "submit_p50": percentile(submit_ms, 0.5), "submit_p99": percentile(submit_ms, 0.99),
         "accepted": accepted, "errors": [e for t in threads for e in t.errors],
@@ -197,9 +225,9 @@ def main():
                         break
                     except OSError:
                         time.sleep(0.1)
-                measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False)  # warm-up: every worker booted and connected
-                baselines.append(measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False))
-                result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True)
+                measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False, server_pid=server.pid)  # warm-up: every worker booted and connected
+                baselines.append(measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False, server_pid=server.pid))
+                result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True, server_pid=server.pid)
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(30)
@@ -209,13 +237,18 @@ def main():
             if result["errors"]:
                 print(f"  {clients} clients: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
             runs.append(result)
-        row = {k: median([r[k] for r in runs]) for k in ("per_s", "next_p50", "next_p99", "submit_p50", "submit_p99")}
+        row = {k: median([r[k] for r in runs]) for k in ("per_s", "next_p50", "next_p99", "submit_p50", "submit_p99", "cpu_server_ms", "cpu_database_ms", "cpu_client_ms")}
         row.update(clients=clients, baseline=median([b["per_s"] for b in baselines]), lost=all_lost, dups=all_dups)
         table.append(row)
     print(f"\n{'annotators':>10s}{'judgments/s':>13s}{'next p50':>10s}{'next p99':>10s}{'submit p50':>12s}{'submit p99':>12s}{'lost':>6s}{'dups':>6s}{'healthz/s':>11s}{'ratio':>7s}")
     for r in table:
         print(f"{r['clients']:10d}{r['per_s']:13.0f}{r['next_p50']:9.1f}ms{r['next_p99']:9.1f}ms{r['submit_p50']:11.1f}ms{r['submit_p99']:11.1f}ms{r['lost']:6d}{r['dups']:6d}{r['baseline']:11.0f}{r['per_s'] / r['baseline']:7.2f}")
     print("ratio = judgments/s over /healthz/ requests/s (baseline: same server, same clients, no database).")
+    print(f"\n{'annotators':>10s}{'CPU ms per judgment: server':>29s}{'database':>10s}{'client':>8s}{'total':>8s}{'2 cores / total':>17s}")
+    for r in table:
+        total = r["cpu_server_ms"] + r["cpu_database_ms"] + r["cpu_client_ms"]
+        print(f"{r['clients']:10d}{r['cpu_server_ms']:29.2f}{r['cpu_database_ms']:10.2f}{r['cpu_client_ms']:8.2f}{total:8.2f}{2000 / total:13.0f} j/s")
+    print("CPU per judgment does not depend on what else runs on the machine; 2 cores / total is the loop's ceiling here.")
     print("latencies are medians over runs of each run's percentile; target: >= 250 judgments/s, p99 < 150 ms at 64.")
 
 

@@ -26,6 +26,11 @@ def user_has_role(user, role: Role) -> bool:
     # The group list is cached on the user object for the request: views check roles more than once.
     cached = getattr(user, "_ledgerloop_roles", None)
     if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        user._ledgerloop_roles = cached
+        cached = remember_roles(user, set(user.groups.values_list("name", flat=True)))
     return role.value in cached
+
+
+def remember_roles(user, group_names: set[str]) -> set[str]:
+    """Caches the user's group names on the user object, for this request only (the object dies with it)."""
+    user._ledgerloop_roles = group_names
+    return group_names

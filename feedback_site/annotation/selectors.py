@@ -1,11 +1,14 @@
 """Reads for views and the API."""
 
+from functools import cache
+
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from feedback_site.accounts.roles import Role, user_has_role
 
-from .models import Assignment, Comparison, Datanet, Judgment
+from .models import Assignment, Comparison, Datanet, Judgment, Prompt, Response, Side
 
 
 def datanets_visible_to(*, user):
@@ -71,14 +74,28 @@ def judgment_history(*, judgment: Judgment) -> list[Judgment]:
 
 def assignment_for_display(*, assignment: Assignment) -> dict:
     """What the judging page shows: left/right in the order recorded on the assignment."""
-    comparison = Comparison.objects.select_related("prompt", "response_a", "response_b").get(
-        pk=assignment.comparison_id
-    )
-    by_side = {"a": comparison.response_a, "b": comparison.response_b}
+    # Plain SQL: this runs on every "next comparison", and compiling the three-join ORM query cost
+    # more CPU than the database spent answering it (benchmarks/bench_load.py).
+    with connection.cursor() as cursor:
+        cursor.execute(_display_sql(), [assignment.comparison_id])
+        prompt, text_a, text_b = cursor.fetchone()
+    by_side = {Side.A: text_a, Side.B: text_b}
     return {
         "assignment": assignment,
-        "prompt": comparison.prompt.text,
-        "left": by_side[assignment.shown_left].text,
-        "right": by_side[assignment.shown_right].text,
+        "prompt": prompt,
+        "left": by_side[assignment.shown_left],
+        "right": by_side[assignment.shown_right],
         "expires_in_s": max(0, int((assignment.expires_at - timezone.now()).total_seconds())),
     }
+
+
+@cache
+def _display_sql() -> str:
+    comparisons, prompts, responses = (model._meta.db_table for model in (Comparison, Prompt, Response))
+    return (
+        f"SELECT p.text, ra.text, rb.text FROM {comparisons} c"
+        f" JOIN {prompts} p ON p.id = c.prompt_id"
+        f" JOIN {responses} ra ON ra.id = c.response_a_id"
+        f" JOIN {responses} rb ON rb.id = c.response_b_id"
+        f" WHERE c.id = %s"
+    )

@@ -185,9 +185,13 @@ def assignment_next(
     the left and the gold mixing (a seeded one makes a simulation reproducible).
     """
     rng = rng or random
-    if not datanet.members.filter(pk=annotator.pk).exists():
-        raise errors.NotMember(f"You are not a member of Datanet {datanet.name!r}.")
     now = now or timezone.now()
+    want_gold = datanet.gold_rate > 0 and rng.random() < datanet.gold_rate
+    if connection.vendor == "postgresql":
+        return _assignment_next_postgres(annotator=annotator, datanet=datanet, now=now, resume=resume,
+                                         gold_first=want_gold, shown_left=rng.choice((Side.A, Side.B)))
+    if not datanet.members.filter(pk=annotator.pk).exists():
+        raise errors.NotMember(_not_member_message(datanet))
     # One query for both the resume and the pending cap: the annotator's live locks, oldest first.
     live = list(
         Assignment.objects.filter(annotator=annotator, submitted_at__isnull=True, expires_at__gt=now)
@@ -199,15 +203,43 @@ def assignment_next(
         if held is not None:
             return held
     if len(live) >= datanet.max_pending:
-        raise errors.TooManyPending(
-            f"You hold {len(live)} unfinished comparisons (the limit is {datanet.max_pending}): submit or wait for them to expire."
-        )
-    want_gold = datanet.gold_rate > 0 and rng.random() < datanet.gold_rate
+        raise errors.TooManyPending(_too_many_pending_message(len(live), datanet))
     for gold_pass in ([True, False] if want_gold else [False, True]):
         assignment = _assign_one(annotator=annotator, datanet=datanet, now=now, gold=gold_pass, rng=rng)
         if assignment is not None:
             return assignment
     return None
+
+
+def _not_member_message(datanet) -> str:
+    return f"You are not a member of Datanet {datanet.name!r}."
+
+
+def _too_many_pending_message(live: int, datanet) -> str:
+    return (
+        f"You hold {live} unfinished comparisons (the limit is {datanet.max_pending}): "
+        "submit or wait for them to expire."
+    )
+
+
+def _assignment_next_postgres(*, annotator, datanet, now, resume, gold_first, shown_left) -> Assignment | None:
+    """The same rules in one round trip: `annotation_assign_next` (migration 0003) does the reads and the lock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s, %s::varchar)",
+            [annotator.pk, datanet.pk, now, resume, gold_first, shown_left],
+        )
+        status, live, assignment_id, comparison_id, shown_left, served_at, expires_at = cursor.fetchone()
+    if status == "not_member":
+        raise errors.NotMember(_not_member_message(datanet))
+    if status == "too_many_pending":
+        raise errors.TooManyPending(_too_many_pending_message(live, datanet))
+    if status == "none":
+        return None
+    assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator=annotator, shown_left=shown_left,
+                            served_at=served_at, expires_at=expires_at, submitted_at=None)
+    assignment._state.adding, assignment._state.db = False, connection.alias
+    return assignment
 
 
 def _assign_one(*, annotator, datanet, now, gold: bool, rng) -> Assignment | None:
@@ -319,6 +351,12 @@ def judgment_submit(
     )
     now = now or timezone.now()
     key = _check_idempotency_key(idempotency_key)
+    if connection.vendor == "postgresql":
+        judgment = _judgment_submit_postgres(
+            annotator=annotator, assignment_id=assignment_id, choice=choice, strength=strength, rationale=rationale,
+            edited_reply=edited_reply, time_spent_ms=time_spent_ms, now=now, key=key)
+        _judgments_changed(judgment.datanet_id)
+        return judgment
     with transaction.atomic():
         # Locks the assignment and its comparison in one statement. No deadlock with assignment_next:
         # it holds only comparison locks and never waits for an existing assignment row.
@@ -329,16 +367,14 @@ def judgment_submit(
             .first()
         )
         if assignment is None:
-            raise errors.NotAssigned("This comparison is not assigned to you.")
+            raise errors.NotAssigned(NOT_ASSIGNED_MESSAGE)
         comparison = assignment.comparison
         if assignment.submitted_at is not None:
             _refuse_resubmission(key)
         if assignment.expires_at <= now:
-            raise errors.LockExpired(
-                "Your lock on this comparison expired, so it may have gone to someone else; nothing was saved. Load the next one."
-            )
+            raise errors.LockExpired(LOCK_EXPIRED_MESSAGE)
         if comparison.judgment_count >= comparison.datanet.overlap:
-            raise errors.ComparisonFull("This comparison already has all its judgments.")
+            raise errors.ComparisonFull(COMPARISON_FULL_MESSAGE)
         try:
             with transaction.atomic():
                 judgment = Judgment.objects.create(
@@ -356,10 +392,48 @@ def judgment_submit(
                     idempotency_key=key,
                 )
         except IntegrityError:
-            raise errors.DuplicateSubmission("This judgment was already submitted (same idempotency key).") from None
+            raise errors.DuplicateSubmission(DUPLICATE_KEY_MESSAGE) from None
         Assignment.objects.filter(pk=assignment.pk).update(submitted_at=now)
         Comparison.objects.filter(pk=comparison.pk).update(judgment_count=F("judgment_count") + 1)
         _judgments_changed(comparison.datanet_id)
+    return judgment
+
+
+NOT_ASSIGNED_MESSAGE = "This comparison is not assigned to you."
+LOCK_EXPIRED_MESSAGE = (
+    "Your lock on this comparison expired, so it may have gone to someone else; nothing was saved. Load the next one."
+)
+COMPARISON_FULL_MESSAGE = "This comparison already has all its judgments."
+DUPLICATE_KEY_MESSAGE = "This judgment was already submitted (same idempotency key)."
+
+
+def _judgment_submit_postgres(*, annotator, assignment_id, choice, strength, rationale, edited_reply, time_spent_ms,
+                              now, key) -> Judgment:
+    """The same checks and writes in one round trip: `annotation_submit` (migration 0003)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM annotation_submit(%s::bigint, %s::integer, %s::varchar, %s::varchar, %s::integer, %s::text,"
+            " %s::text, %s::integer, %s::timestamptz, %s::varchar)",
+            [assignment_id, annotator.pk, _canonical_choice(choice, Side.A), _canonical_choice(choice, Side.B),
+             strength, rationale, edited_reply, time_spent_ms, now, key],
+        )
+        status, judgment_id, comparison_id, datanet_id, stored_choice, shown_left = cursor.fetchone()
+    if status == "not_assigned":
+        raise errors.NotAssigned(NOT_ASSIGNED_MESSAGE)
+    if status == "already_submitted":
+        _refuse_resubmission(key)
+    if status == "expired":
+        raise errors.LockExpired(LOCK_EXPIRED_MESSAGE)
+    if status == "full":
+        raise errors.ComparisonFull(COMPARISON_FULL_MESSAGE)
+    if status == "duplicate_key":
+        raise errors.DuplicateSubmission(DUPLICATE_KEY_MESSAGE)
+    judgment = Judgment(
+        id=judgment_id, assignment_id=assignment_id, comparison_id=comparison_id, datanet_id=datanet_id,
+        annotator=annotator, choice=stored_choice, strength=strength, rationale=rationale, edited_reply=edited_reply,
+        shown_left=shown_left, time_spent_ms=time_spent_ms, submitted_at=now, revision_of=None, idempotency_key=key,
+    )
+    judgment._state.adding, judgment._state.db = False, connection.alias
     return judgment
 
 

@@ -4,6 +4,7 @@ The estimators are `rlhf.quality` (pure, tested against known truth); this modul
 Datanet's judgments and keeps the results.
 """
 
+import logging
 import time
 from datetime import timedelta
 
@@ -46,6 +47,7 @@ def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
 # datanet id -> wall-clock time until which a queued recomputation is certain to still be ahead (it
 # runs `delay` after it was queued): until then a judgment needs no database round trip to be
 # picked up. This is the hot path of every submit.
+logger = logging.getLogger(__name__)
 _queued_ahead_until: dict[int, float] = {}
 # A flag older than this many delays belongs to a task that was lost (broker or worker gone): reclaim it.
 STALE_DELAYS = 10
@@ -70,9 +72,22 @@ def quality_recompute_request(*, datanet_id: int) -> None:
             _queued_ahead_until[datanet_id] = state.scheduled_at.timestamp() + delay - 1
             return
     _queued_ahead_until[datanet_id] = now.timestamp() + delay - 1
+    transaction.on_commit(lambda: _queue_recompute(datanet_id=datanet_id, delay=delay, flagged_at=now))
+
+
+def _queue_recompute(*, datanet_id: int, delay: int, flagged_at) -> None:
+    """Sends the task. The judgment that asked for it is already committed: a broker that is down must not
+    turn that success into an error. The flag is taken back so that the next judgment tries again."""
+    from kombu.exceptions import OperationalError
+
     from .tasks import quality_recompute
 
-    transaction.on_commit(lambda: quality_recompute.apply_async(args=[datanet_id], countdown=delay))
+    try:
+        quality_recompute.apply_async(args=[datanet_id], countdown=delay)
+    except OperationalError:
+        logger.exception("quality recompute for Datanet %s not queued: broker unreachable", datanet_id)
+        _queued_ahead_until.pop(datanet_id, None)
+        QualityState.objects.filter(datanet_id=datanet_id, scheduled_at=flagged_at).update(scheduled_at=None)
 
 
 def quality_recompute_run(*, datanet_id: int) -> QualityReport | None:

@@ -93,6 +93,32 @@ def test_recompute_is_debounced_and_runs_in_a_task(datanet_with, make_annotator,
     assert QualityReport.objects.count() == 1
 
 
+def test_a_broker_outage_does_not_fail_the_judgment_and_the_next_one_queues_again(
+    datanet_with, make_annotator, django_capture_on_commit_callbacks, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from feedback_site.annotation.models import Judgment
+    from feedback_site.quality import tasks
+
+    queued = []
+
+    def broker_down(args, countdown):
+        raise OperationalError("[Errno 111] Connection refused")
+
+    people = [make_annotator(f"a{i}") for i in range(2)]
+    datanet = datanet_with(n=2, annotators=people, overlap=2)
+    monkeypatch.setattr(tasks.quality_recompute, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        judge(people[0], datanet)  # no exception: the judgment stands
+    assert Judgment.objects.count() == 1
+    assert QualityState.objects.get(datanet=datanet).scheduled_at is None  # the claim was given back
+    monkeypatch.setattr(tasks.quality_recompute, "apply_async", lambda args, countdown: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        judge(people[1], datanet)
+    assert queued == [[datanet.id]]
+
+
 def test_edge_cases_get_reasons_not_numbers(datanet_with, make_annotator, capsys):
     one = make_annotator("solo")
     datanet = datanet_with(n=3, annotators=[one], overlap=1)

@@ -142,6 +142,25 @@ def test_api_errors_are_clear_and_change_nothing(make_annotator, engineer, datan
     assert APIClient().get("/api/datanets/").status_code in (401, 403)
 
 
+def test_api_tokens_carry_their_users_roles(make_annotator, engineer, governance, datanet_with):
+    annotator = make_annotator("a")
+    datanet = datanet_with(n=1, annotators=[annotator])
+    assert api_for(annotator).get(f"/api/datanets/{datanet.slug}/next/").status_code == 200
+    for other in (engineer, governance):  # the roles are read with the token: the wrong one is refused
+        assert api_for(other).get(f"/api/datanets/{datanet.slug}/next/").status_code == 403
+    assert api_for(annotator).post("/api/datanets/", {"name": "X"}, format="json").status_code == 403
+    assert api_for(engineer).post("/api/datanets/", {"name": "X"}, format="json").status_code == 201
+    assert api_for(annotator).get("/api/datanets/missing/next/").status_code == 404
+
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert forged.get("/api/datanets/").status_code == 401
+    client = api_for(annotator)
+    annotator.is_active = False
+    annotator.save(update_fields=["is_active"])
+    assert client.get("/api/datanets/").status_code == 401
+
+
 def test_openapi_schema_is_served(client, engineer):
     client.force_login(engineer)
     schema = client.get("/api/schema/?format=json")
