@@ -28,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulator.economy.policies import PolicyParams
 from simulator.economy.schedule import Allocation, ScheduleParams, unlocked_at
 from simulator.economy.units import BASE_UNITS_PER_OPEN
@@ -59,6 +61,45 @@ def sim_to_open(amount_sim: int | float) -> float:
 
 def base_to_sim_floor(base_units: int) -> int:
     return base_units // SIM_UNIT_BASE_UNITS
+
+
+# Within these bounds floor_mul_div's float64 estimate is off by at most one and its remainder fits int64.
+_ESTIMATE_MAX_BITS = 50
+_DIVISOR_MAX_BITS = 61
+
+
+def floor_mul_div(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``a * b // c`` per row for non-negative int64 arrays with ``c > 0``, exactly, although
+    ``a * b`` may not fit int64 (a slash times the stake backing a bond, say).
+
+    Sim amounts are below the supply, 10**15 < 2**50: with ``a``, ``b`` and the quotient below
+    2**50 the quotient's float64 estimate (relative error under 2**-51) is off by at most one, and
+    the remainder ``a * b - q * c``, computed modulo 2**64, is exact because it lies within one
+    ``c`` of [0, c); one correction step then gives the floor. Beyond those bounds Python ints do it.
+    """
+    a, b, c = (np.asarray(x, dtype=np.int64) for x in (a, b, c))
+    if not a.shape == b.shape == c.shape:
+        raise ValueError(f"floor_mul_div: shapes differ: {a.shape}, {b.shape}, {c.shape}")
+    if a.size == 0:
+        return np.zeros(a.shape, dtype=np.int64)
+    if min(int(a.min()), int(b.min())) < 0 or int(c.min()) <= 0:
+        raise ValueError("floor_mul_div: needs a >= 0, b >= 0 and c > 0")
+    estimate = np.floor(a.astype(np.float64) * b.astype(np.float64) / c.astype(np.float64))
+    if (
+        max(int(a.max()), int(b.max())) >> _ESTIMATE_MAX_BITS
+        or int(c.max()) >> _DIVISOR_MAX_BITS
+        or estimate.max() >= 2.0**_ESTIMATE_MAX_BITS - 2
+    ):
+        exact = [x * y // z for x, y, z in zip(a.tolist(), b.tolist(), c.tolist(), strict=True)]
+        return np.array(exact, dtype=np.int64)
+    quotient = estimate.astype(np.int64)
+    product = a.astype(np.uint64) * b.astype(np.uint64)  # wraps modulo 2**64
+    remainder = (product - quotient.astype(np.uint64) * c.astype(np.uint64)).view(np.int64)
+    too_high = remainder < 0
+    quotient -= too_high
+    remainder += too_high * c
+    quotient += remainder >= c
+    return quotient
 
 
 def policy_in_sim_units(params: PolicyParams) -> PolicyParams:

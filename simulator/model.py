@@ -42,6 +42,7 @@ from simulator.accounting import (
     Balances,
     ScheduleInSimUnits,
     check_conservation,
+    floor_mul_div,
     genesis,
     open_to_sim,
     policy_in_sim_units,
@@ -52,7 +53,7 @@ from simulator.economy.policies import PolicyParams
 from simulator.market import ConstantProductPool
 from simulator.metrics import METRIC_NAMES, LorenzCurve, RewardTotals, gini, nakamoto, share, top_share
 from simulator.params import AttackParams, ContributorParams, Scenario
-from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, Settlement, settle, split_pro_rata
+from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, Settlement, settle, split_equally
 
 DAYS_PER_YEAR = 365
 POLICIES_READING_BONDS = frozenset({"attribution_bonded"})
@@ -339,7 +340,7 @@ class LedgerloopModel(mesa.Model):
         if self.policy.name in POLICIES_READING_BONDS and len(work):
             delegated = int(self.stakers.delegated().sum())
             if delegated:
-                backing = split_pro_rata(delegated, np.ones(len(work), dtype=np.int64))
+                backing = split_equally(delegated, len(work))
                 work.bond = work.bond + backing
         return backing
 
@@ -347,13 +348,8 @@ class LedgerloopModel(mesa.Model):
         """Each slash falls on the contributor's own bond and on the stake backing it, pro rata."""
         from_backing = np.zeros(len(work), dtype=np.int64)
         hit = np.flatnonzero(slashes)
-        # Python ints: slash x backing can pass int64 when a few contributors carry a big delegation.
-        from_backing[hit] = [
-            slash * back // bond
-            for slash, back, bond in zip(
-                slashes[hit].tolist(), backing[hit].tolist(), work.bond[hit].tolist(), strict=True
-            )
-        ]
+        # slash x backing can pass int64 when contributors carry a big delegation: exact helper.
+        from_backing[hit] = floor_mul_div(slashes[hit], backing[hit], work.bond[hit])
         self.contributors.slash(work.account, slashes - from_backing)
         self.staker_slashes = int(from_backing.sum())
         if self.staker_slashes:

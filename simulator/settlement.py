@@ -29,11 +29,16 @@ Two ways to call them, with the same rules:
     - caps (per contributor, per lone account under ``attribution_bonded``) would cap a
       pseudo-account at one member's cap: if the grouped call withholds anything for a
       contributor or cluster cap, the epoch is settled again per account;
-    - slashes are relative to the epoch's largest |score|: contributors with a negative score
-      (the only ones slashed) are never grouped, and positive pseudo-scores are scaled by one
-      common factor so that the largest of them equals the largest individual positive score,
-      leaving that maximum, and so every slash, exactly as per account (scaling all positive
-      weights by one factor leaves their ratios, hence the payouts, unchanged);
+    - slashes are relative to the epoch's largest |score| over every account: contributors with a
+      negative score (the only ones slashed, and paid nothing) are not passed to the policy at all;
+      their slashes are the policy's own formula over arrays
+      (:func:`simulator.economy.policies.bond_slashes_array`, equal to the scalar
+      ``bond_slashes`` to the unit) on every row's score and bond, so the same integers as per
+      account in one numpy pass instead of one policy account each (with a measured profile,
+      about 40% of honest contributors score below zero on a given day). Positive pseudo-scores
+      are scaled by one common factor so that the largest of them equals the largest individual
+      positive score, which keeps them in the range of real scores (scaling all positive weights
+      by one factor leaves their ratios, hence the payouts, unchanged);
     - flagged or non-positive contributors who can earn nothing and cannot be slashed are left
       out, as they are paid nothing either way;
     - detected identity clusters keep their cluster id, and only members of the same cluster are
@@ -55,7 +60,7 @@ import numpy as np
 from simulator.economy._validation import BASIS_POINTS
 from simulator.economy.epoch import EpochInputs
 from simulator.economy.fees import FeeSplitParams, split_fee
-from simulator.economy.policies import PolicyParams, run_policy
+from simulator.economy.policies import PolicyParams, bond_slashes_array, run_policy
 from simulator.economy.units import split_by_integer_weights
 
 PER_ACCOUNT = "per_account"
@@ -265,20 +270,6 @@ def _scaled_positive_scores(values: np.ndarray, target: float) -> np.ndarray:
     return scaled
 
 
-def _largest_flagged_positive(work: EpochWork, groups: _Groups, singles: np.ndarray) -> np.ndarray:
-    """The flagged row with the largest positive score, if it beats every other positive one.
-
-    Slashes are relative to the largest |score| among *all* accounts, flagged ones included. A
-    flagged positive account earns nothing and is never slashed, so grouping leaves it out; but
-    if it holds the epoch's largest score, it is passed as itself to keep that maximum."""
-    flagged_positive = np.flatnonzero(work.flagged & (work.score > 0))
-    if flagged_positive.size == 0:
-        return flagged_positive
-    top = flagged_positive[np.argmax(work.score[flagged_positive])]
-    others_best = work.score[np.concatenate([groups.first, singles])].max(initial=0.0)
-    return np.array([top] if work.score[top] > others_best else [], dtype=np.int64)
-
-
 def _lone_cap(params: PolicyParams, budget: int) -> int | None:
     """The most one lone account can be paid under the policy's caps; None if uncapped."""
     cap_bps = params.max_contributor_share_bps
@@ -334,9 +325,9 @@ def _grouped_policy(
             groups = _group_rows(rows, [work.score], sorted_by_keys=work.rows_by_score())
         member_weight = work.score[groups.first]
         if name == "attribution_bonded":
-            # Negative scores are slashed relative to the largest |score|, and cluster members are
-            # capped together: both go as themselves.
-            singles = np.flatnonzero((work.score < 0) | (in_cluster & (work.score > 0) & eligible))
+            # Cluster members are capped together: they go as themselves. Negative scores are
+            # slashed below, outside the policy call (they are paid nothing either way).
+            singles = np.flatnonzero(in_cluster & (work.score > 0) & eligible)
     else:
         return None  # a policy this module does not know: settle per account
     cap = _lone_cap(params, budget)
@@ -355,8 +346,6 @@ def _grouped_policy(
             ),
         }
     else:
-        if name == "attribution_bonded":
-            singles = np.concatenate([singles, _largest_flagged_positive(work, groups, singles)])
         single_names = _names(work.account[singles])
         target = work.score[np.concatenate([first, singles])].max(initial=0.0)
         entries = np.concatenate([work.score[first] * groups.sizes, work.score[singles]])
@@ -364,12 +353,10 @@ def _grouped_policy(
             "attribution_scores": dict(
                 zip(names + single_names, _scaled_positive_scores(entries, target).tolist(), strict=True)
             ),
-            # Members of a group have the same bond, so min_bond treats them alike; only singles are slashed.
+            # Members of a group have the same bond, so min_bond treats them alike. Nobody passed
+            # here has a negative score, so the call slashes nobody (slashes are computed below).
             "bonds": dict(
                 zip(names + single_names, work.bond[np.concatenate([first, singles])].tolist(), strict=True)
-            ),
-            "flagged": frozenset(
-                n for n, f in zip(single_names, work.flagged[singles].tolist(), strict=True) if f
             ),
             "clusters": {
                 n: f"cluster-{c}"
@@ -382,17 +369,21 @@ def _grouped_policy(
     if cap is not None and np.any(group_amounts[groups.sizes > 1] >= cap):
         return None  # a pseudo-account reached a cap its members would not have: go per account
     payouts = np.zeros(len(work), dtype=np.int64)
-    slashes = np.zeros(len(work), dtype=np.int64)
     _spread_equally(groups, group_amounts, payouts)
     if singles.size:
         single_index = dict(zip(_names(work.account[singles]), singles.tolist(), strict=True))
         for account, amount in result.payouts.items():
             if account in single_index:
                 payouts[single_index[account]] = amount
-        for account, amount in result.slashes.items():
-            slashes[single_index[account]] = amount
     grouping = {"pseudo_accounts": groups.count, "single_accounts": int(singles.size)}
     explanation = dict(result.explanation, grouping=grouping)
+    if name == "attribution_bonded":
+        # Every row, as per account: harm is relative to the largest |score| of all of them.
+        slashes = bond_slashes_array(work.score, work.bond, params.slash_rate_bps)
+        explanation["slashed_total"] = int(slashes.sum())
+        explanation["contributors_slashed"] = int(np.count_nonzero(slashes))
+    else:
+        slashes = np.zeros(len(work), dtype=np.int64)
     return payouts, slashes, result.carry_over, explanation, groups.count + int(singles.size)
 
 
@@ -487,3 +478,14 @@ def split_pro_rata(total: int, weights: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     shares = split_by_integer_weights(total, range(len(weights)), np.asarray(weights, dtype=np.int64))
     return np.asarray(shares, dtype=np.int64)
+
+
+def split_equally(total: int, count: int) -> np.ndarray:
+    """Split an integer amount equally among ``count`` rows: what :func:`split_pro_rata` pays for
+    equal weights, without its general machinery (equal remainders go to the first rows, as the
+    economy's largest-remainder split breaks ties by key order), so ``total % count`` rows get one
+    unit more. Sums to ``total`` exactly when ``count`` > 0."""
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    whole, spare = divmod(total, count)
+    return whole + (np.arange(count) < spare).astype(np.int64)

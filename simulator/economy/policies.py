@@ -244,6 +244,11 @@ def attribution_policy(params: AttributionParams, inputs: EpochInputs) -> EpochR
     return _settle(params, inputs, accounts, attribution_weights(scores), reward_pool=inputs.budget)
 
 
+def _harm_units(harmful_scores: np.ndarray, largest_abs_score: float) -> np.ndarray:
+    """Negative scores -> ``floor(harm * 2**40)`` with ``harm = -score / largest |score|`` (int64)."""
+    return np.floor(-harmful_scores / largest_abs_score * ATTRIBUTION_SCALE).astype(np.int64)
+
+
 def bond_slashes(
     scores: Mapping[str, float], bonds: Mapping[str, int], slash_rate_bps: int
 ) -> dict[str, int]:
@@ -258,8 +263,7 @@ def bond_slashes(
     harmful = np.flatnonzero(values < 0.0)
     if harmful.size == 0 or slash_rate_bps == 0:
         return {}
-    scale = np.abs(values).max()
-    harm_units = np.floor(-values[harmful] / scale * ATTRIBUTION_SCALE).astype(np.int64).tolist()
+    harm_units = _harm_units(values[harmful], np.abs(values).max()).tolist()
     denominator = BASIS_POINTS * ATTRIBUTION_SCALE
     slashes = {}
     for index, units in zip(harmful.tolist(), harm_units, strict=True):
@@ -267,6 +271,60 @@ def bond_slashes(
         slash = bonds.get(account, 0) * slash_rate_bps * units // denominator
         if slash:
             slashes[account] = slash
+    return slashes
+
+
+_GRID_BITS = ATTRIBUTION_SCALE.bit_length() - 1  # 40
+_SPLIT_BITS = 20  # harm units (at most 2**40) as high * 2**20 + low, so each product fits int64
+_INT64_MAX = 2**63 - 1
+
+
+def bond_slashes_array(scores: np.ndarray, bonds: np.ndarray, slash_rate_bps: int) -> np.ndarray:
+    """:func:`bond_slashes` over parallel arrays, for callers that hold every account of an epoch
+    in numpy (the simulator settles tens of thousands of negative scores a day).
+
+    ``scores[i]`` (float64) and ``bonds[i]`` (int64, >= 0) are one account's, and the arrays must
+    hold *every* account the epoch's policy would see, since harm is relative to the largest
+    |score| among them. Returns each account's slash (int64; 0 for an account not slashed): the
+    same integers as :func:`bond_slashes` on the same accounts (tested on random inputs).
+
+    ``bond * rate * units`` needs up to 117 bits, so it is not formed: with ``t = bond * rate``
+    (int64 whenever ``bond <= (2**63 - 1) // rate``) and ``units <= 2**40``,
+    ``floor(t * units / 2**40)`` is assembled from 40- and 20-bit pieces whose products stay below
+    2**61, then divided by 10,000 (floor of a floor is the floor of the whole quotient). Bonds too
+    large for that are done in Python ints.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    bonds = np.asarray(bonds)
+    if scores.shape != bonds.shape or scores.ndim != 1:
+        raise ValueError(
+            f"bond_slashes_array: scores {scores.shape} and bonds {bonds.shape} must be equal 1-d shapes"
+        )
+    if bonds.dtype.kind not in "iu":
+        raise TypeError(f"bond_slashes_array: bonds must be integers, got {bonds.dtype}")
+    slashes = np.zeros(len(scores), dtype=np.int64)
+    harmful = np.flatnonzero(scores < 0.0)
+    if harmful.size == 0 or slash_rate_bps == 0:
+        return slashes
+    harmful_bonds = bonds[harmful].astype(np.int64)
+    if harmful_bonds.min() < 0:
+        raise ValueError(f"bond_slashes_array: bonds must be >= 0, got {int(harmful_bonds.min())}")
+    units = _harm_units(scores[harmful], np.abs(scores).max())
+    if int(harmful_bonds.max()) > _INT64_MAX // slash_rate_bps:
+        denominator = BASIS_POINTS * ATTRIBUTION_SCALE
+        slashes[harmful] = [
+            bond * slash_rate_bps * unit // denominator
+            for bond, unit in zip(harmful_bonds.tolist(), units.tolist(), strict=True)
+        ]
+        return slashes
+    # t = whole * 2**40 + part, so floor(t * units / 2**40) = whole * units + floor(part * units / 2**40),
+    # and with units = high * 2**20 + low: floor(part * units / 2**40)
+    # = floor((part * high + floor(part * low / 2**20)) / 2**20).
+    scaled_bonds = harmful_bonds * slash_rate_bps
+    whole, part = scaled_bonds >> _GRID_BITS, scaled_bonds & (ATTRIBUTION_SCALE - 1)
+    high, low = units >> _SPLIT_BITS, units & ((1 << _SPLIT_BITS) - 1)
+    part_product = (part * high + ((part * low) >> _SPLIT_BITS)) >> (_GRID_BITS - _SPLIT_BITS)
+    slashes[harmful] = (whole * units + part_product) // BASIS_POINTS
     return slashes
 
 

@@ -3,11 +3,13 @@ pay by more than a unit or two, and conservation stays exact."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.accounting import policy_in_sim_units
 from simulator.attribution_model import AttributionModelParams, Kind, attribution_figures, scores
 from simulator.economy.policies import POLICIES, policy_from_dict
-from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, settle, split_pro_rata
+from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, settle, split_equally, split_pro_rata
 
 BUDGET = 428_541_666_666
 FEES = 10_000_000_000
@@ -108,3 +110,24 @@ def test_unknown_mode_is_refused():
 def test_split_pro_rata_is_exact():
     shares = split_pro_rata(1_000_003, np.array([1, 2, 3, 0]))
     assert shares.sum() == 1_000_003 and shares[3] == 0 and shares[2] > shares[1] > shares[0]
+
+
+@given(total=st.integers(0, 10**15), count=st.integers(0, 300))
+def test_split_equally_is_split_pro_rata_with_equal_weights(total, count):
+    assert (
+        split_equally(total, count).tolist() == split_pro_rata(total, np.ones(count, dtype=np.int64)).tolist()
+    )
+
+
+def test_grouped_bonded_settlement_slashes_negative_scores_outside_the_policy_call_to_the_unit():
+    policy = policy_in_sim_units(policy_from_dict("attribution_bonded", {"slash_rate_bps": 7_500}))
+    work = random_work(4000, seed=11)
+    harmful = int(np.count_nonzero(work.score < 0))
+    assert harmful > 100
+    exact = settle(policy, work, budget=BUDGET, fees=FEES, epoch=2, stakes={}, mode=PER_ACCOUNT)
+    grouped = settle(policy, work, budget=BUDGET, fees=FEES, epoch=2, stakes={}, mode=GROUPED)
+    assert np.array_equal(exact.slashes, grouped.slashes) and exact.slashes.any()
+    for figure in ("slashed_total", "contributors_slashed"):
+        assert grouped.explanation[figure] == exact.explanation[figure]
+    # The policy saw pseudo-accounts and cluster members only, none of the harmful accounts.
+    assert grouped.accounts_settled < len(work) - harmful

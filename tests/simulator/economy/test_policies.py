@@ -4,6 +4,7 @@ import copy
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,8 @@ from simulator.economy.policies import (
     AttributionBondedParams,
     AttributionParams,
     VolumeParams,
+    bond_slashes,
+    bond_slashes_array,
     params_to_dict,
     policy_from_dict,
     run_policy,
@@ -345,3 +348,36 @@ def test_caps_bind_on_the_reward_pool_not_on_a_budget_swollen_by_carry_over():
     assert result.payouts.get("sybil-1", 0) + result.payouts.get("sybil-2", 0) <= pool // 10
     assert result.payouts["honest"] <= pool // 10
     assert sum(result.payouts.values()) + result.carry_over == inputs.budget
+
+
+@settings(max_examples=300)
+@given(
+    rows=st.lists(
+        st.tuples(
+            scores, st.integers(0, 10**15) | st.integers(0, 2**63 - 1) | st.sampled_from([0, 2**63 - 1])
+        ),
+        max_size=40,
+    ),
+    slash_rate_bps=bps,
+)
+def test_bond_slashes_over_arrays_equal_the_scalar_slashes(rows, slash_rate_bps):
+    # Simulator-sized bonds take the exact int64 path; bonds near 2**63 the Python-int one.
+    names = [f"acct-{i}" for i in range(len(rows))]
+    score_values = [score for score, _ in rows]
+    bond_values = [bond for _, bond in rows]
+    scalar = bond_slashes(
+        dict(zip(names, score_values, strict=True)),
+        dict(zip(names, bond_values, strict=True)),
+        slash_rate_bps,
+    )
+    arrays = bond_slashes_array(
+        np.array(score_values, dtype=np.float64), np.array(bond_values, dtype=np.int64), slash_rate_bps
+    )
+    assert arrays.tolist() == [scalar.get(name, 0) for name in names]
+
+
+def test_bond_slashes_over_arrays_refuse_mismatched_or_negative_input():
+    with pytest.raises(ValueError, match="shapes"):
+        bond_slashes_array(np.array([-1.0, 1.0]), np.array([5]), 100)
+    with pytest.raises(ValueError, match="bonds must be >= 0"):
+        bond_slashes_array(np.array([-1.0]), np.array([-5]), 100)
