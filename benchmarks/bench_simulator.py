@@ -3,11 +3,13 @@ reference, and a sweep on one and two local processes.
 
     python benchmarks/bench_simulator.py                          # everything below, defaults
     python benchmarks/bench_simulator.py --policies volume attribution_bonded --skip-sweep
+    python benchmarks/bench_simulator.py --skip-engines --skip-sweep --full-repeats 3   # full size only
     python benchmarks/bench_simulator.py --json var/bench_simulator.json
 
 1. Full size: 100,000 contributors at genesis (100 more a day), 10,000 stakers, 10,000 consumers,
    365 epochs of the baseline scenario, vectorized engine, one core: wall and CPU seconds and peak
-   memory (max resident set of a fresh worker process that runs only this), per policy.
+   memory (max resident set of a fresh worker process that runs only this), per policy, with the
+   load average at the start of each run; --full-repeats N reports medians of N runs.
    Targets: under 15 s and under 2 GiB.
 2. Engines: the same scenario shrunk to a size the per-agent reference finishes
    (--reference-contributors, stakers and consumers a tenth of that, --reference-epochs):
@@ -81,24 +83,50 @@ def _in_fresh_process(queue: Any, engine: str, scenario: Scenario, policy: str, 
     queue.put(result)
 
 
-def full_size(policies: list[str], seed: int, epochs: int) -> dict[str, Any]:
-    """Each policy in its own forked worker, so the peak memory is that run's alone."""
+def full_size(policies: list[str], seed: int, epochs: int, repeats: int = 1) -> dict[str, Any]:
+    """Each policy in its own forked worker, so the peak memory is that run's alone; ``repeats``
+    runs per policy give the median wall and CPU seconds, each run with the 1-minute load average
+    at its start (other work on the machine moves wall time, not CPU time)."""
     scenario = sized(100_000, 10_000, 10_000, epochs)
     context = multiprocessing.get_context("fork")
     results = {}
     for policy in policies:
-        queue = context.Queue()
-        worker = context.Process(target=_in_fresh_process, args=(queue, "vectorized", scenario, policy, seed))
-        worker.start()
-        results[policy] = queue.get()
-        worker.join()
-        r = results[policy]
+        runs = []
+        for _ in range(repeats):
+            load = os.getloadavg()[0]
+            queue = context.Queue()
+            worker = context.Process(
+                target=_in_fresh_process, args=(queue, "vectorized", scenario, policy, seed)
+            )
+            worker.start()
+            run = queue.get()
+            worker.join()
+            runs.append(dict(run, load_average=load))
+        r = dict(
+            runs[-1],
+            wall_seconds=statistics.median(run["wall_seconds"] for run in runs),
+            cpu_seconds=statistics.median(run["cpu_seconds"] for run in runs),
+            peak_rss_bytes=max(run["peak_rss_bytes"] for run in runs),
+            runs=runs,
+        )
+        results[policy] = r
         print(
             f"  {policy:<19} wall {r['wall_seconds']:6.2f} s  cpu {r['cpu_seconds']:6.2f} s  "
             f"peak {r['peak_rss_bytes'] / 2**20:7.0f} MiB  active/epoch {r['mean_active_contributors']:8.0f}  "
             f"policy accounts/epoch {r['mean_accounts_settled']:7.0f}  "
             f"{'OK' if r['wall_seconds'] < WALL_TARGET_SECONDS and r['peak_rss_bytes'] < MEMORY_TARGET_BYTES else 'over target'}"
         )
+        if repeats > 1:
+            print(
+                f"  {'':<19} median of {repeats}: wall "
+                + ", ".join(f"{run['wall_seconds']:.2f}" for run in runs)
+                + " s; cpu "
+                + ", ".join(f"{run['cpu_seconds']:.2f}" for run in runs)
+                + " s; load average at start "
+                + ", ".join(f"{run['load_average']:.2f}" for run in runs)
+            )
+        else:
+            print(f"  {'':<19} load average at start {runs[0]['load_average']:.2f}")
     return results
 
 
@@ -234,6 +262,9 @@ def main() -> None:
     )
     parser.add_argument("--policies", nargs="+", default=sorted(POLICIES), choices=sorted(POLICIES))
     parser.add_argument("--epochs", type=int, default=365, help="epochs of the full-size run")
+    parser.add_argument(
+        "--full-repeats", type=int, default=1, help="full-size runs per policy (median wall and CPU)"
+    )
     parser.add_argument("--reference-contributors", type=int, default=20_000)
     parser.add_argument("--reference-epochs", type=int, default=30)
     parser.add_argument("--reference-policy", default="attribution_bonded", choices=sorted(POLICIES))
@@ -253,7 +284,7 @@ def main() -> None:
         print(
             f"1. vectorized engine, 100,000 contributors, 10,000 stakers, 10,000 consumers, {args.epochs} epochs:"
         )
-        results["full_size"] = full_size(args.policies, args.seed, args.epochs)
+        results["full_size"] = full_size(args.policies, args.seed, args.epochs, args.full_repeats)
     if not args.skip_engines:
         print("2. per-agent reference against vectorized, same scenario:")
         results["engines"] = engines(

@@ -164,6 +164,9 @@ def top_share(values: np.ndarray, fraction: float = 0.1, *, already_sorted: bool
     return float(np.sum(largest, dtype=np.float64) / total)
 
 
+_NAKAMOTO_FIRST_LOOK = 256  # holders sorted at first; most epochs need far fewer
+
+
 def nakamoto(holdings: np.ndarray) -> int:
     """Fewest holders whose holdings add up to more than half the total (0 if nothing is held)."""
     holdings = np.asarray(holdings)
@@ -171,8 +174,16 @@ def nakamoto(holdings: np.ndarray) -> int:
     if holdings.size == 0:
         return 0
     half = int(holdings.sum()) // 2
-    descending = np.sort(holdings)[::-1]
-    return int(np.searchsorted(np.cumsum(descending), half, side="right") + 1)
+    # Usually a few holders pass half, so sort only the largest ones, widening until they do
+    # (the k largest values are the same whichever tied holders partition picks).
+    n = holdings.size
+    largest = min(n, _NAKAMOTO_FIRST_LOOK)
+    while True:
+        top = holdings if largest == n else np.partition(holdings, n - largest)[n - largest :]
+        running = np.cumsum(np.sort(top)[::-1])
+        if largest == n or running[-1] > half:
+            return int(np.searchsorted(running, half, side="right") + 1)
+        largest = min(n, largest * 8)
 
 
 def share(part: float, whole: float) -> float:
