@@ -65,6 +65,7 @@ A profile that is missing, malformed or lacks the chosen method or overlap raise
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -335,10 +336,15 @@ def _list_number(values: list[Any], index: int, path: list[str], where: str, *, 
     return float(value)
 
 
+def profile_path(params: AttributionModelParams = AttributionModelParams()) -> Path:
+    """The profile file a scenario's attribution settings name (the shipped one when empty)."""
+    return Path(params.profile) if params.profile else default_profile_path()
+
+
 @functools.lru_cache(maxsize=8)
 def attribution_figures(params: AttributionModelParams = AttributionModelParams()) -> AttributionFigures:
     """The figures a scenario's contributors are scored with (read once per process)."""
-    path = Path(params.profile) if params.profile else default_profile_path()
+    path = profile_path(params)
     return figures_from_profile(
         load_profile(path),
         method=params.method,
@@ -346,6 +352,29 @@ def attribution_figures(params: AttributionModelParams = AttributionModelParams(
         by_kind=params.by_kind,
         where=str(path),
     )
+
+
+def profile_provenance(params: AttributionModelParams = AttributionModelParams()) -> dict[str, Any]:
+    """What identifies the figures a scenario is scored with, for a sweep's manifest: the profile
+    file (name and sha256 of its bytes), when and from what it was measured (the data file and its
+    sha256, the harness's seed and command, as the profile records them; None where it does not)
+    and which of its figures are used (method, overlap, pooled or by kind)."""
+    path = profile_path(params)
+    document = load_profile(path)  # a missing or malformed file is refused here, naming it
+    inputs = document.get("inputs") if isinstance(document.get("inputs"), dict) else {}
+    return {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "created_at": document.get("created_at"),
+        "method": params.method or document.get("paid_method"),
+        "paid_method": document.get("paid_method"),
+        "overlap": params.overlap,
+        "by_kind": params.by_kind,
+        "data_file": inputs.get("data_file"),
+        "data_sha256": inputs.get("data_sha256"),
+        "seed": inputs.get("seed"),
+        "command": inputs.get("command"),
+    }
 
 
 # --- scoring -------------------------------------------------------------------------------------

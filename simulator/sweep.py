@@ -17,7 +17,10 @@ differences are not seed noise). Entropy and spawn key are recorded per run.
 
 Output folder:
     manifest.json    what produced the numbers: code version, library versions, scenarios, policy
-                     parameters, seeds, calibration file and its hash, metric descriptions
+                     parameters, seeds, calibration file and its hash, metric descriptions, and
+                     per scenario the attribution profile that scored the work (``attribution_
+                     profiles``: the file's sha256, the method used, the data hash and seed it was
+                     measured from; see simulator.attribution_model.profile_provenance)
     metrics.parquet  one row per run and epoch: run_id, scenario, policy, seed_index + METRICS
     runs.parquet     one row per run: identifiers, seed, and every metric at the last epoch
     lorenz.parquet   one row per run and group (honest, all): run_id, scenario, policy, seed_index +
@@ -403,6 +406,7 @@ def _versions() -> dict[str, str]:
 
 
 def manifest(config: SweepConfig, specs: list[RunSpec], timings: dict[str, float]) -> dict[str, Any]:
+    from simulator.attribution_model import profile_provenance
     from simulator.calibration import file_sha256
 
     calibration = None
@@ -436,6 +440,10 @@ def manifest(config: SweepConfig, specs: list[RunSpec], timings: dict[str, float
         },
         "calibration": calibration,
         "replay": replay,
+        "attribution_profiles": {
+            name: profile_provenance(load_scenario(scenario).attribution_model)
+            for name, scenario in {spec.scenario["name"]: spec.scenario for spec in specs}.items()
+        },
         "runs": [
             {
                 "run_id": spec.run_id,

@@ -311,6 +311,20 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "n/a"
 
 
+_PROFILE_ITEMS = ("file", "sha256", "method", "overlap", "by_kind", "data_file", "data_sha256", "seed")
+
+
+def _attribution_profiles(manifest: dict[str, Any]) -> Any:
+    """The profile that scored the work: one entry when every scenario used the same, else one
+    per scenario; a sweep made before manifests recorded it says so."""
+    profiles = manifest.get("attribution_profiles")
+    if not profiles:
+        return "not recorded in this sweep's manifest"
+    shown = {name: {key: entry.get(key) for key in _PROFILE_ITEMS} for name, entry in profiles.items()}
+    distinct = {json.dumps(entry, sort_keys=True) for entry in shown.values()}
+    return next(iter(shown.values())) if len(distinct) == 1 else shown
+
+
 def reproducibility(sweep: SweepData) -> dict[str, Any]:
     """What produced the numbers, as data (also shown in the page)."""
     manifest = sweep.manifest
@@ -328,6 +342,7 @@ def reproducibility(sweep: SweepData) -> dict[str, Any]:
         "number of runs": len(manifest["runs"]),
         "calibration file sha256": calibration.get("sha256"),
         "feedback log sha256": replay.get("sha256") or log.get("sha256"),
+        "attribution profile": _attribution_profiles(manifest),
         "metrics.parquet sha256": _file_hash(sweep.folder / "metrics.parquet"),
         "lorenz.parquet sha256": _file_hash(sweep.folder / "lorenz.parquet"),
         "created": manifest.get("created"),

@@ -1,6 +1,7 @@
 """The attribution model reads the measured profile, rejects a bad one saying where, and scores
 work the way its docstring says: discrete scores, sybil copies sharing credit, flips below honest."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -15,6 +16,7 @@ from simulator.attribution_model import (
     default_profile_path,
     figures_from_profile,
     load_profile,
+    profile_provenance,
     scores,
     true_contribution,
 )
@@ -130,3 +132,23 @@ def test_a_scenario_chooses_its_figures_and_a_bad_choice_names_the_field():
     assert (figures.method, figures.overlap, figures.by_kind) == ("tracin", 1, True)
     with pytest.raises(ScenarioError, match="scenario.attribution_model: unknown field"):
         scenario_from_data({"name": "x", "attribution_model": {"information_value": [1, 1, 1, 1, 1]}})
+
+
+def test_provenance_names_the_profile_by_hash_and_what_it_was_measured_from(tmp_path):
+    document = shipped()
+    document["inputs"].update(data_sha256="d" * 64, seed=17)
+    path = write(tmp_path, document)
+    provenance = profile_provenance(AttributionModelParams(profile=path, method="tracin", overlap=1))
+    assert provenance["sha256"] == hashlib.sha256(open(path, "rb").read()).hexdigest()
+    assert (provenance["file"], provenance["method"], provenance["overlap"]) == ("profile.json", "tracin", 1)
+    assert (provenance["data_sha256"], provenance["seed"]) == ("d" * 64, 17)
+    assert provenance["paid_method"] == document["paid_method"] != "tracin"
+    # One byte more is another profile, even with the same figures.
+    with open(path, "a") as handle:
+        handle.write("\n")
+    assert profile_provenance(AttributionModelParams(profile=path))["sha256"] != provenance["sha256"]
+
+
+def test_provenance_of_a_missing_profile_is_refused_naming_the_file(tmp_path):
+    with pytest.raises(AttributionProfileError, match="absent.json: no such attribution profile"):
+        profile_provenance(AttributionModelParams(profile=str(tmp_path / "absent.json")))

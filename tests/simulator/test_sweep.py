@@ -1,5 +1,6 @@
 """Sweeps: reproducible seeds, the same numbers on 1 or 2 processes, Parquet and a manifest."""
 
+import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from simulator.attribution_model import default_profile_path
 from simulator.cli import main
 from simulator.metrics import LORENZ_GRID, LORENZ_METRICS, METRIC_NAMES, lorenz_column
 from simulator.sweep import (
@@ -78,6 +80,13 @@ def test_outputs_and_manifest_record_what_produced_them(tmp_path):
     assert manifest["scenarios"]["tiny_sybil"]["attacks"][0]["accounts_per_actor"] == 4
     assert {"numpy", "mesa", "pyarrow", "python"} <= set(manifest["versions"])
     assert "git_commit" in manifest["code"]
+    profile = manifest["attribution_profiles"]["tiny_sybil"]
+    shipped = default_profile_path()
+    assert profile["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    recorded = json.loads(shipped.read_text())
+    assert profile["method"] == recorded["paid_method"]  # the scenario names none: the paid one
+    assert profile["data_sha256"] == recorded["inputs"]["data_sha256"]
+    assert profile["seed"] == recorded["inputs"]["seed"]
     seeds = {(run["seed_entropy"], tuple(run["seed_spawn_key"])) for run in manifest["runs"]}
     assert len(seeds) == 2  # one per seed index, shared by both policies
     assert all((output / run["file"]).exists() for run in manifest["runs"])

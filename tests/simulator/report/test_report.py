@@ -115,9 +115,15 @@ def test_reproducibility_block_records_what_produced_the_numbers(tiny_sweep, pag
         "feedback log sha256",
         "fee_multiple_bps",
         "lorenz.parquet sha256",
+        "attribution profile",
     ):
         assert key in block
     assert f"<code>{len(manifest['runs'])}</code>" in block
+    # Every scenario of the sweep used the shipped profile: shown once, by hash and inputs.
+    (profile,) = {json.dumps(entry, sort_keys=True) for entry in manifest["attribution_profiles"].values()}
+    profile = json.loads(profile)
+    for value in (profile["sha256"], profile["data_sha256"], profile["method"]):
+        assert value in block
 
 
 def test_bad_sweep_folders_get_an_error_that_names_the_file(tmp_path, tiny_sweep):
@@ -188,6 +194,27 @@ def test_a_calibrated_sweep_shows_its_fit_and_the_hashes_of_its_inputs(tiny_swee
     block = _section(page, "reproducibility")
     assert "c" * 64 in block and "f" * 64 in block
     assert "Uncalibrated" not in _section(page, "limitations")
+
+
+def test_the_attribution_profile_is_shown_per_scenario_when_they_differ_and_missing_is_said(
+    tiny_sweep, tmp_path
+):
+    import shutil
+
+    folder = tmp_path / "profiles"
+    shutil.copytree(tiny_sweep, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (name, entry), *_ = manifest["attribution_profiles"].items()
+    manifest["attribution_profiles"] = {
+        name: entry,
+        "other_scenario": dict(entry, sha256="e" * 64, method="tracin", seed=9),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    block = _section(build_report_html(folder), "reproducibility")
+    assert "e" * 64 in block and entry["sha256"] in block and "other_scenario" in block
+    del manifest["attribution_profiles"]  # a sweep made before manifests recorded the profile
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert "not recorded" in _section(build_report_html(folder), "reproducibility")
 
 
 # --- the Lorenz curve, the carry-over, who counts as an attacker -------------------------------
