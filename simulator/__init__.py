@@ -18,7 +18,8 @@ Public API:
         engines: "vectorized" (numpy populations, default) and "reference" (one agent per person)
     metrics.METRICS                                  # column name, dtype, unit, description
     sweep.SweepConfig.from_file(path) / SweepConfig(...)
-    sweep.run_sweep(config, *, executor=None) -> Path   # manifest.json, metrics.parquet, runs.parquet
+    sweep.run_sweep(config, *, executor=None) -> Path   # manifest.json, metrics.parquet, runs.parquet,
+                                                        # lorenz.parquet (end-of-run Lorenz curves), runs/
     sweep.RunSpec; sweep.run_one(spec | dict) -> str (Parquet path) | bytes   # for any executor (Celery)
     calibration.calibrate(log_path, *, too_fast_ms=2000) -> dict; save_calibration / load_calibration
     calibration.apply_calibration(scenario, calibration) -> Scenario
@@ -28,6 +29,7 @@ Public API:
     attribution_model.attribution_figures(AttributionModelParams()) -> AttributionFigures
                                                       # measured figures (data/attribution_profile.json)
     attribution_model.load_profile(path=None) -> dict  # raises AttributionProfileError naming file, field
+    attribution_model.profile_provenance(AttributionModelParams()) -> dict  # sha256, inputs: for manifests
 
 Money in the simulator is int64 "sim units" of 1 micro-OPEN (:mod:`simulator.accounting`), and
 ``supply == circulating + locked + staked + treasury + pool`` is checked exactly every epoch.

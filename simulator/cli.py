@@ -47,7 +47,7 @@ SWEEP_EXAMPLE = """a sweep config (YAML or JSON); every field but `name` is opti
     root_seed: 20260101             # every run's seed derives from it (recorded in the manifest)
     engine: vectorized              # or reference (slow; for checks)
     processes: 2                    # local worker processes
-    output: var/sweeps/standard     # manifest.json, metrics.parquet, runs.parquet, runs/ (relative to where you run)
+    output: var/sweeps/standard     # manifest.json, metrics.parquet, runs.parquet, lorenz.parquet, runs/ (relative to where you run)
     epochs: null                    # override every scenario's length
     calibration: null               # a file written by `python -m simulator calibrate` (relative to the config)
     replay: null                    # a feedback log whose contributors drive the runs (relative to the config)
@@ -126,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
         "sweep",
         help="run scenarios x policies x seeds from a config file",
         description="Run every scenario under every policy for every seed, in parallel; writes manifest.json, "
-        "metrics.parquet, runs.parquet and one Parquet file per run.",
+        "metrics.parquet, runs.parquet, lorenz.parquet (each run's Lorenz curve of rewards) and one Parquet "
+        "file per run.",
         epilog=SWEEP_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -163,7 +164,7 @@ def _summary(output: Path) -> str:
     import pyarrow.parquet as pq
 
     runs = pq.read_table(output / "runs.parquet").to_pylist()
-    lines = [f"{len(runs)} runs -> {output} (manifest.json, metrics.parquet, runs.parquet)"]
+    lines = [f"{len(runs)} runs -> {output} (manifest.json, metrics.parquet, runs.parquet, lorenz.parquet)"]
     columns = (
         "price",
         "contributors_present",

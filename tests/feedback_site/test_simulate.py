@@ -69,4 +69,5 @@ def test_a_sweep_on_celery_workers_equals_the_local_one(tmp_path):
         remote = run_sweep(config("remote"), executor=CeleryExecutor(timeout_s=300))
     finally:
         stop_worker(worker)
-    assert (local / "metrics.parquet").read_bytes() == (remote / "metrics.parquet").read_bytes()
+    for name in ("metrics.parquet", "lorenz.parquet"):  # per-epoch figures and end-of-run Lorenz curves
+        assert (local / name).read_bytes() == (remote / name).read_bytes(), name
