@@ -201,6 +201,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--clients", default="16,64", help="concurrent annotators, one setting per comma")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -209,7 +210,7 @@ def main():
     port = free_port()
     print(f"gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; {args.runs} runs of {args.seconds:.0f} s per setting", flush=True)
     table = []
-    for clients in (16, 64):
+    for clients in (int(n) for n in args.clients.split(",")):
         runs, baselines, all_lost, all_dups = [], [], 0, 0
         for _ in range(args.runs):
             reset_database(env)
@@ -238,7 +239,8 @@ def main():
                 print(f"  {clients} clients: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
             runs.append(result)
         row = {k: median([r[k] for r in runs]) for k in ("per_s", "next_p50", "next_p99", "submit_p50", "submit_p99", "cpu_server_ms", "cpu_database_ms", "cpu_client_ms")}
-        row.update(clients=clients, baseline=median([b["per_s"] for b in baselines]), lost=all_lost, dups=all_dups)
+        row.update(clients=clients, baseline=median([b["per_s"] for b in baselines]), lost=all_lost, dups=all_dups,
+                   baseline_cpu_ms=median([b["cpu_server_ms"] + b["cpu_client_ms"] for b in baselines]))
         table.append(row)
     print(f"\n{'annotators':>10s}{'judgments/s':>13s}{'next p50':>10s}{'next p99':>10s}{'submit p50':>12s}{'submit p99':>12s}{'lost':>6s}{'dups':>6s}{'healthz/s':>11s}{'ratio':>7s}")
     for r in table:
@@ -249,6 +251,8 @@ def main():
         total = r["cpu_server_ms"] + r["cpu_database_ms"] + r["cpu_client_ms"]
         print(f"{r['clients']:10d}{r['cpu_server_ms']:29.2f}{r['cpu_database_ms']:10.2f}{r['cpu_client_ms']:8.2f}{total:8.2f}{2000 / total:13.0f} j/s")
     print("CPU per judgment does not depend on what else runs on the machine; 2 cores / total is the loop's ceiling here.")
+    print("baseline: one /healthz/ request costs " + ", ".join(f"{r['baseline_cpu_ms']:.2f} ms ({r['clients']} clients)" for r in table)
+          + " of server + client CPU; a judgment is two requests.")
     print("latencies are medians over runs of each run's percentile; target: >= 250 judgments/s, p99 < 150 ms at 64.")
 
 

@@ -8,7 +8,23 @@ from feedback_site.attribution import views as attribution_views
 from feedback_site.quality import views as quality_views
 from feedback_site.training import views as training_views
 
+# The REST API under one prefix, and first: the resolver tries patterns in order, and trying every
+# page's pattern before reaching the judging loop's two endpoints was a tenth of their CPU under load.
+api_patterns = [
+    path("datanets/<slug:slug>/next/", api.NextComparisonApi.as_view(), name="api_next"),
+    path("assignments/<int:assignment_id>/judgment/", api.SubmitJudgmentApi.as_view(), name="api_submit"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("datanets/", api.DatanetListApi.as_view(), name="api_datanets"),
+    path("datanets/<slug:slug>/import/", api.DatanetImportApi.as_view(), name="api_datanet_import"),
+    path("datanets/<slug:slug>/members/", api.DatanetMemberApi.as_view(), name="api_datanet_members"),
+    path("datanets/<slug:slug>/snapshots/", api.SnapshotListApi.as_view(), name="api_snapshots"),
+    path("judgments/<int:judgment_id>/revisions/", api.ReviseJudgmentApi.as_view(), name="api_revise"),
+    path("snapshots/<int:snapshot_id>/export/", api.SnapshotExportApi.as_view(), name="api_snapshot_export"),
+]
+
 urlpatterns = [
+    path("api/", include(api_patterns)),
     path("", views.home, name="home"),
     path("healthz/", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -56,15 +72,4 @@ urlpatterns = [
     ),
     path("", include("feedback_site.ledger.urls")),
     path("", include("feedback_site.governance.urls")),
-    # REST API
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/datanets/", api.DatanetListApi.as_view(), name="api_datanets"),
-    path("api/datanets/<slug:slug>/import/", api.DatanetImportApi.as_view(), name="api_datanet_import"),
-    path("api/datanets/<slug:slug>/members/", api.DatanetMemberApi.as_view(), name="api_datanet_members"),
-    path("api/datanets/<slug:slug>/next/", api.NextComparisonApi.as_view(), name="api_next"),
-    path("api/datanets/<slug:slug>/snapshots/", api.SnapshotListApi.as_view(), name="api_snapshots"),
-    path("api/assignments/<int:assignment_id>/judgment/", api.SubmitJudgmentApi.as_view(), name="api_submit"),
-    path("api/judgments/<int:judgment_id>/revisions/", api.ReviseJudgmentApi.as_view(), name="api_revise"),
-    path("api/snapshots/<int:snapshot_id>/export/", api.SnapshotExportApi.as_view(), name="api_snapshot_export"),
 ]

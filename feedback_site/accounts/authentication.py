@@ -10,6 +10,8 @@ from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.models.expressions import Col
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
@@ -36,14 +38,28 @@ def _token_sql() -> str:
     )
 
 
+def _converted(value, field):
+    column = Col(get_user_model()._meta.db_table, field)
+    for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+        value = converter(value, column, connection)
+    return value
+
+
 class TokenWithRolesAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
-        user = next(iter(get_user_model().objects.raw(_token_sql(), [key])), None)
-        if user is None:
+        # A plain cursor and the backend's own converters: what the ORM would give, without building a query.
+        with connection.cursor() as cursor:
+            cursor.execute(_token_sql(), [key])
+            row = cursor.fetchone()
+        if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
+        fields = get_user_model()._meta.concrete_fields
+        values = [_converted(value, field) for value, field in zip(row[: len(fields)], fields, strict=True)]
+        user = get_user_model().from_db(connection.alias, [field.attname for field in fields], values)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        remember_roles(user, {role.value for role in GROUP_ROLES if getattr(user, f"is_{role.value}")})
+        flags = row[len(fields):]
+        remember_roles(user, {role.value for role, flag in zip(GROUP_ROLES, flags, strict=True) if flag})
         token = Token(key=key, user=user)
         token._state.adding = False
         return user, token

@@ -74,11 +74,15 @@ def judgment_history(*, judgment: Judgment) -> list[Judgment]:
 
 def assignment_for_display(*, assignment: Assignment) -> dict:
     """What the judging page shows: left/right in the order recorded on the assignment."""
-    # Plain SQL: this runs on every "next comparison", and compiling the three-join ORM query cost
-    # more CPU than the database spent answering it (benchmarks/bench_load.py).
-    with connection.cursor() as cursor:
-        cursor.execute(_display_sql(), [assignment.comparison_id])
-        prompt, text_a, text_b = cursor.fetchone()
+    # On PostgreSQL the texts come back with the assignment itself. Otherwise plain SQL: this runs on every
+    # "next comparison", and building the three-join ORM query cost more CPU than the database spent
+    # answering it (benchmarks/bench_load.py).
+    texts = getattr(assignment, "texts_shown", None)
+    if texts is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_display_sql(), [assignment.comparison_id])
+            texts = cursor.fetchone()
+    prompt, text_a, text_b = texts
     by_side = {Side.A: text_a, Side.B: text_b}
     return {
         "assignment": assignment,

@@ -229,7 +229,7 @@ def _assignment_next_postgres(*, annotator, datanet, now, resume, gold_first, sh
             "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s, %s::varchar)",
             [annotator.pk, datanet.pk, now, resume, gold_first, shown_left],
         )
-        status, live, assignment_id, comparison_id, shown_left, served_at, expires_at = cursor.fetchone()
+        status, live, assignment_id, comparison_id, shown_left, served_at, expires_at, *texts = cursor.fetchone()
     if status == "not_member":
         raise errors.NotMember(_not_member_message(datanet))
     if status == "too_many_pending":
@@ -239,6 +239,7 @@ def _assignment_next_postgres(*, annotator, datanet, now, resume, gold_first, sh
     assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator=annotator, shown_left=shown_left,
                             served_at=served_at, expires_at=expires_at, submitted_at=None)
     assignment._state.adding, assignment._state.db = False, connection.alias
+    assignment.texts_shown = tuple(texts)  # (prompt, response a, response b): the display needs no query
     return assignment
 
 

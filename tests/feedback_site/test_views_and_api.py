@@ -143,9 +143,16 @@ def test_api_errors_are_clear_and_change_nothing(make_annotator, engineer, datan
 
 
 def test_api_tokens_carry_their_users_roles(make_annotator, engineer, governance, datanet_with):
+    from feedback_site.accounts.authentication import TokenWithRolesAuthentication
+
     annotator = make_annotator("a")
     datanet = datanet_with(n=1, annotators=[annotator])
     assert api_for(annotator).get(f"/api/datanets/{datanet.slug}/next/").status_code == 200
+    user, _ = TokenWithRolesAuthentication().authenticate_credentials(Token.objects.get(user=annotator).key)
+    stored = type(annotator).objects.get(pk=annotator.pk)  # the same values, typed as the ORM types them
+    assert [(f.attname, getattr(user, f.attname)) for f in stored._meta.concrete_fields] == [
+        (f.attname, getattr(stored, f.attname)) for f in stored._meta.concrete_fields
+    ]
     for other in (engineer, governance):  # the roles are read with the token: the wrong one is refused
         assert api_for(other).get(f"/api/datanets/{datanet.slug}/next/").status_code == 403
     assert api_for(annotator).post("/api/datanets/", {"name": "X"}, format="json").status_code == 403

@@ -15,11 +15,22 @@ snapshot, as the ORM's separate statements do; within a single statement it woul
 from django.db import migrations
 
 PG_FORWARD = r"""
+-- What the judging page shows, sent back with the assignment: one round trip fewer per comparison.
+CREATE OR REPLACE FUNCTION annotation_comparison_texts(p_comparison bigint)
+RETURNS TABLE (prompt text, text_a text, text_b text)
+LANGUAGE sql STABLE AS $$
+    SELECT p.text, ra.text, rb.text FROM annotation_comparison c
+    JOIN annotation_prompt p ON p.id = c.prompt_id
+    JOIN annotation_response ra ON ra.id = c.response_a_id
+    JOIN annotation_response rb ON rb.id = c.response_b_id
+    WHERE c.id = p_comparison
+$$;
+
 CREATE OR REPLACE FUNCTION annotation_assign_next(
     p_annotator integer, p_datanet bigint, p_now timestamptz, p_resume boolean, p_gold_first boolean,
     p_shown_left varchar
 ) RETURNS TABLE (status text, live integer, assignment_id bigint, comparison_id bigint, shown_left varchar,
-                 served_at timestamptz, expires_at timestamptz)
+                 served_at timestamptz, expires_at timestamptz, prompt text, text_a text, text_b text)
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_column
 DECLARE
@@ -37,7 +48,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM annotation_datanet_members m
                    WHERE m.datanet_id = p_datanet AND m.user_id = p_annotator) THEN
         RETURN QUERY SELECT 'not_member'::text, 0, NULL::bigint, NULL::bigint, NULL::varchar, NULL::timestamptz,
-                            NULL::timestamptz;
+                            NULL::timestamptz, NULL::text, NULL::text, NULL::text;
         RETURN;
     END IF;
     -- The annotator's live locks in every Datanet count against the pending cap.
@@ -53,13 +64,14 @@ BEGIN
         ORDER BY a.served_at, a.id LIMIT 1;
         IF FOUND THEN
             RETURN QUERY SELECT 'held'::text, v_live, v_held.id, v_held.comparison_id, v_held.shown_left,
-                                v_held.served_at, v_held.expires_at;
+                                v_held.served_at, v_held.expires_at, texts.prompt, texts.text_a, texts.text_b
+                         FROM annotation_comparison_texts(v_held.comparison_id) texts;
             RETURN;
         END IF;
     END IF;
     IF v_live >= d.max_pending THEN
         RETURN QUERY SELECT 'too_many_pending'::text, v_live, NULL::bigint, NULL::bigint, NULL::varchar,
-                            NULL::timestamptz, NULL::timestamptz;
+                            NULL::timestamptz, NULL::timestamptz, NULL::text, NULL::text, NULL::text;
         RETURN;
     END IF;
     FOREACH v_pass IN ARRAY ARRAY[p_gold_first, NOT p_gold_first] LOOP
@@ -91,14 +103,16 @@ BEGIN
                 RETURNING id INTO v_new;
                 IF v_new IS NOT NULL THEN
                     RETURN QUERY SELECT 'assigned'::text, v_live + 1, v_new, v_comparison, p_shown_left, p_now,
-                                        p_now + make_interval(mins => d.lock_minutes);
+                                        p_now + make_interval(mins => d.lock_minutes), texts.prompt,
+                                        texts.text_a, texts.text_b
+                                 FROM annotation_comparison_texts(v_comparison) texts;
                     RETURN;
                 END IF;
             END IF;
         END LOOP;
     END LOOP;
     RETURN QUERY SELECT 'none'::text, v_live, NULL::bigint, NULL::bigint, NULL::varchar, NULL::timestamptz,
-                        NULL::timestamptz;
+                        NULL::timestamptz, NULL::text, NULL::text, NULL::text;
 END;
 $$;
 
@@ -163,6 +177,7 @@ END;
 $$;
 """
 PG_BACKWARD = """
+DROP FUNCTION IF EXISTS annotation_comparison_texts(bigint);
 DROP FUNCTION IF EXISTS annotation_assign_next(integer, bigint, timestamptz, boolean, boolean, varchar);
 DROP FUNCTION IF EXISTS annotation_submit(bigint, integer, varchar, varchar, integer, text, text, integer,
                                           timestamptz, varchar);
