@@ -45,7 +45,14 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--lds-subsets", type=int, default=defaults.lds_subsets, help="Random halves for LDS.")
     parser.add_argument("--scaling", default=",".join(map(str, defaults.scaling_fractions)),
                         help="Shares of the rows timed for growth ('' skips).")
-    parser.add_argument("--l2", type=float, default=defaults.l2, help="L2 strength of the head.")
+    parser.add_argument("--l2", type=float, default=defaults.l2,
+                        help="L2 strength of the head (default: chosen by cross-validation on the training rows).")
+    parser.add_argument("--head-features", default=defaults.head_features,
+                        help="What the head reads: conversation or conversation+reply.")
+    parser.add_argument("--study-seeds", type=int, default=defaults.study_seeds,
+                        help="Populations of the detection study (0 skips it).")
+    parser.add_argument("--study-overlaps", default=",".join(map(str, defaults.study_overlaps)),
+                        help="Values of k in the detection study.")
     parser.add_argument("--embedding-cache-dir", help="Embedding cache (default: the user's cache).")
     parser.add_argument("--work-dir", help="Where run folders go (default: a temporary folder).")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="Seed.")
@@ -72,6 +79,8 @@ def main() -> int:
         mix=args.mix, methods=tuple(m for m in args.methods.split(",") if m),
         loo_contributors=args.loo_contributors, lds_subsets=args.lds_subsets,
         scaling_fractions=tuple(float(share) for share in args.scaling.split(",") if share), l2=args.l2,
+        head_features=args.head_features,
+        study_seeds=args.study_seeds, study_overlaps=tuple(int(k) for k in args.study_overlaps.split(",") if k),
         embedding_cache_dir=args.embedding_cache_dir, work_dir=args.work_dir, seed=args.seed,
         profile_copies=tuple(int(m) for m in args.profile_copies.split(",") if m) if args.profile else (),
         profile_copy_sample=args.profile_copy_sample)

@@ -41,7 +41,7 @@ def test_small_validation_run_measures_every_method(tmp_path, embedding_cache_di
     config = ValidationConfig(data_path=str(HH_SLICE), comparisons=80, eval_comparisons=24, annotators=10,
                               loo_contributors=8, lds_subsets=8, scaling_fractions=(0.5, 1.0), l2=1e-2,
                               embedding_cache_dir=str(embedding_cache_dir), work_dir=str(tmp_path),
-                              encoder_max_length=128)
+                              encoder_max_length=128, study_seeds=2, study_overlaps=(1, 3))
     results = validation_run(config)
     table = validation_table(results)
     assert all(method in table for method in ALL_METHODS)
@@ -55,3 +55,8 @@ def test_small_validation_run_measures_every_method(tmp_path, embedding_cache_di
     for method in ("agreement", "reliability"):   # without overlap the baselines know nothing
         assert results["overlaps"]["1"]["methods"][method]["detection_auc"] == 0.5
     assert set(results["overlaps"]["3"]["scaling"]["exponent"]) == set(ALL_METHODS)
+    study = results["detection_study"]
+    assert set(study) == {"1", "3"} and study["3"]["seeds"] == [0, 1]
+    assert study["3"]["judgments_per_contributor"] > 2 * study["1"]["judgments_per_contributor"]
+    assert all(0 <= value <= 1 for k in study for value in study[k]["influence_auc"]["values"])
+    assert "detection study k=3" in table
