@@ -34,6 +34,8 @@ EXAMPLES = {
       --learning-rate 1e-3 --batch-size 16
   python -m rlhf train-reward --data export.jsonl --model var/tiny-llama --out var/rm-lora --lora --lora-r 8
   python -m rlhf train-reward --data export.jsonl --head linear --out var/rm-linear      # packaged MiniLM
+  python -m rlhf train-reward --data export.jsonl --head linear --out var/rm-linear-2 \
+      --head-features conversation --l2 0.01              # the older head, with a fixed L2 (default: by CV)
   python -m rlhf train-reward --config runs/rm.yaml --out var/rm-2 --num-epochs 1 --device cpu
   python -m rlhf train-reward --config runs/rm.yaml --out var/rm-2 --save-steps 50 --resume""",
     "train-dpo": """examples:
@@ -180,7 +182,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
               f"{result.record['dropped_rows']['reason']}; their row_ids are in run.json", file=sys.stderr)
     return {"kind": result.kind, "status": result.status, "output_dir": str(result.output_dir),
             "global_step": result.global_step, "dropped_rows": len(result.dropped_row_ids),
-            "metrics": result.metrics, "timings": result.record["timings"]}
+            "metrics": result.metrics, "timings": result.record["timings"],
+            **({"l2_choice": result.record["l2_choice"]} if result.record.get("l2_choice") else {})}
 
 
 def main(argv: list[str] | None = None) -> int:

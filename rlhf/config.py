@@ -22,6 +22,12 @@ from typing import Any
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 HEAD_CHOICES = ("full", "linear")
+# What a linear head reads of a (prompt, reply) pair (described in rlhf.linear_head).
+FEATURE_CHOICES = ("conversation", "conversation+reply")
+# L2 strengths cross-validation chooses a linear head's from; on MiniLM embeddings of HH-RLHF harmless it picks
+# 0.03-0.3 (rlhf.attribution.validation), inside the range with room on both sides.
+L2_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+L2_FOLDS = 5
 # The DPO losses TRL 1.x implements for standard text pairs without extra settings.
 DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero",
                   "apo_down", "sigmoid_norm", "exo_pair", "discopop", "aot", "aot_unpaired")
@@ -109,8 +115,16 @@ class RewardTrainingConfig(TrainingConfig):
         "Use the rows' `margin` in the loss (-logsigmoid(r_chosen - r_rejected - margin)) when any row has one."))
     center_rewards_coefficient: float = field(default=0.0, metadata=_help(
         "Weight of a penalty pulling rewards towards zero mean (0 disables; 0.01 is the usual value)."))
-    l2: float = field(default=1e-3, metadata=_help(
-        "Linear head only: L2 strength added to the mean logistic loss."))
+    head_features: str = field(default="conversation+reply", metadata=_help(
+        "Linear head only: what the head reads of a reply, one of " + ", ".join(FEATURE_CHOICES) + ". "
+        "conversation+reply adds the reply's own embedding to the conversation's (5-fold cross-validated accuracy "
+        "on 1000 HH-RLHF harmless labels 0.63, against 0.60 for the conversation alone)."))
+    l2: float | None = field(default=None, metadata=_help(
+        "Linear head only: L2 strength added to the mean logistic loss; empty: chosen from l2_grid by "
+        f"{L2_FOLDS}-fold cross-validated preference accuracy on the training rows (one-standard-error rule), "
+        "recorded with its curve in run.json."))
+    l2_grid: tuple[float, ...] = field(default=L2_GRID, metadata=_help(
+        "Linear head only: the L2 strengths cross-validation chooses from when l2 is empty (comma-separated)."))
     embedding_cache_dir: str | None = field(default=None, metadata=_help(
         "Linear head only: folder caching encoder embeddings by text hash (default: <output_dir>/../.embedding-cache)."))
     encoder_max_length: int = field(default=256, metadata=_help(
@@ -123,8 +137,13 @@ class RewardTrainingConfig(TrainingConfig):
                  "is required for head=full (the --model folder); only head=linear has a default encoder")
         _require(self.center_rewards_coefficient >= 0, "center_rewards_coefficient",
                  f"must be >= 0, got {self.center_rewards_coefficient}")
-        _require(self.l2 > 0, "l2",
-                 f"must be > 0 (it keeps the head finite and its Hessian invertible), got {self.l2}")
+        _require(self.head_features in FEATURE_CHOICES, "head_features",
+                 f"must be one of {FEATURE_CHOICES}, got {self.head_features!r}")
+        _require(self.l2 is None or self.l2 > 0, "l2",
+                 f"must be > 0 (it keeps the head finite and its Hessian invertible) or empty, got {self.l2}")
+        self.l2_grid = tuple(self.l2_grid)
+        _require(len(self.l2_grid) > 0 and all(value > 0 for value in self.l2_grid), "l2_grid",
+                 f"must hold one or more values > 0, got {list(self.l2_grid)}")
         _require(not (self.head == "linear" and self.lora), "lora", "applies to head=full only")
         _require(self.encoder_max_length >= 8, "encoder_max_length", f"must be >= 8, got {self.encoder_max_length}")
 
@@ -209,6 +228,8 @@ def _coerce(config_class: type, name: str, value: Any, *, source: str) -> Any:
         if optional:
             return None
         raise ConfigError(f"{source}: {name} cannot be empty")
+    if typing.get_origin(base) is tuple:
+        return _tuple_value(base, value, name, source=source)
     if base is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str) and base is not str:
@@ -218,6 +239,25 @@ def _coerce(config_class: type, name: str, value: Any, *, source: str) -> Any:
     if base is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{source}: {name} must be an integer, got {value!r}")
     return value
+
+
+def _tuple_value(base: Any, value: Any, name: str, *, source: str) -> tuple:
+    """A `tuple[T, ...]` field from a YAML list or a comma-separated flag value."""
+    (item_type, *_) = typing.get_args(base)
+    items = [item for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"{source}: {name} must be a list of {item_type.__name__} values, got {value!r}")
+    return tuple(_coerce_item(item_type, item, name, source=source) for item in items)
+
+
+def _coerce_item(item_type: type, item: Any, name: str, *, source: str) -> Any:
+    if isinstance(item, str):
+        return _parse_flag_value(item_type, item.strip(), name)
+    if item_type is float and isinstance(item, int | float) and not isinstance(item, bool):
+        return float(item)
+    if not isinstance(item, item_type) or isinstance(item, bool) != (item_type is bool):
+        raise ConfigError(f"{source}: {name} must hold {item_type.__name__} values, got {item!r}")
+    return item
 
 
 def _parse_flag_value(base: type, text: str, name: str) -> Any:

@@ -8,8 +8,8 @@ Embeddings are cached on disk by sha256(text) under a folder named by the encode
 and the pooling settings), so a second run over the same texts encodes nothing.
 
 What the head reads of a (prompt, reply) pair, phi(x, y), is one of FEATURE_CHOICES, recorded in run.json:
-`conversation` is the embedding of prompt + reply; `conversation+reply` appends the embedding of the reply
-alone. In a long dialogue the last reply is a small part of what the encoder pools over, so on its own the
+`conversation` is the embedding of prompt + reply; `conversation+reply` (the default, `head_features`)
+appends the embedding of the reply alone. In a long dialogue the last reply is a small part of what the encoder pools over, so on its own the
 conversation's embedding says little about the reply: 5-fold cross-validated accuracy on the true labels of
 the 1k HH-RLHF harmless sample is about 0.60 for `conversation` and 0.63 for `conversation+reply` (see
 rlhf/attribution/validation.py).
@@ -19,7 +19,8 @@ method in float64 (deterministic, converges in a few steps):
 
     J(w) = mean_i softplus(-(w . d_i - m_i)) + (l2 / 2) |w|^2,   d_i = phi(chosen_i) - phi(rejected_i)
 
-with m_i the row's margin (0 without one). The exact Hessian of J at the optimum is saved with the weights,
+with m_i the row's margin (0 without one). Unless `l2` is given, it is chosen by cross-validation on the
+training rows (`l2_cross_validated`, from `l2_grid`), and run.json records the choice and its curve (`l2_choice`). The exact Hessian of J at the optimum is saved with the weights,
 and `bradley_terry_gradients` gives each row's loss gradient: the two pieces influence-function attribution
 needs (influence of row i on a test loss = -grad_test . H^-1 . grad_i).
 """
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from rlhf.config import RewardTrainingConfig
+from rlhf.config import FEATURE_CHOICES, L2_FOLDS, ConfigError, RewardTrainingConfig
 from rlhf.data import PreferenceRow
 from rlhf.runs import (
     ProgressFn,
@@ -54,8 +55,7 @@ from rlhf.runs import (
 
 PACKAGED_ENCODER = "packaged:all-MiniLM-L6-v2"
 HEAD_FILE = "head.npz"
-FEATURE_CHOICES = ("conversation", "conversation+reply")
-DEFAULT_FEATURES = "conversation"   # what heads fitted before the choice existed read; run.json records it
+LEGACY_FEATURES = "conversation"   # what heads saved before run.json recorded their features read
 _ENCODER_FILES = ("config.json", "tokenizer.json", "vocab.txt", "model.safetensors", "pytorch_model.bin")
 
 
@@ -386,7 +386,7 @@ class LinearHeadModel:
     encoder: TextEncoder
     cache: EmbeddingCache
     record: dict[str, Any]
-    features: str = DEFAULT_FEATURES
+    features: str = LEGACY_FEATURES
 
     @classmethod
     def load(cls, folder: str | Path, *, device: str = "auto") -> LinearHeadModel:
@@ -402,7 +402,7 @@ class LinearHeadModel:
         cache = EmbeddingCache(Path(record["encoder"]["cache_dir"]), encoder.encoder_id)
         return cls(folder=Path(folder), weights=saved["weights"], hessian=saved["hessian"],
                    l2=float(saved["l2"]), margin_used=bool(record["data"]["margin_used"]), encoder=encoder,
-                   cache=cache, record=record, features=record["encoder"].get("features", DEFAULT_FEATURES))
+                   cache=cache, record=record, features=record["encoder"].get("features", LEGACY_FEATURES))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return embed_texts(self.encoder, texts, self.cache).astype(np.float64)
@@ -439,16 +439,15 @@ def linear_head_train(
     rows: list[PreferenceRow] | None = None,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
-    features: str = DEFAULT_FEATURES,
 ) -> RunResult:
     """Embed the training rows (cached), fit the head, evaluate held-out rows, save head.npz + run.json.
 
     Progress is reported per embedding batch (loss None) and once after the fit. Cancellation between batches
     keeps the embeddings computed so far in the cache and writes run.json with status `cancelled`.
-    `features`: what the head reads of each side (FEATURE_CHOICES, described at the top of this module).
+    What the head reads is `config.head_features`; its L2 is `config.l2`, or when that is None the one
+    cross-validation chooses (`l2_cross_validated`), recorded with its curve as run.json's `l2_choice`.
     """
-    if features not in FEATURE_CHOICES:
-        raise ValueError(f"head features must be one of {FEATURE_CHOICES}, got {features!r}")
+    features = config.head_features
     run = run_prepare(config, rows, use_margin=config.use_margin)
     config = run.config
     encoder = TextEncoder(config.model_path, max_length=config.encoder_max_length, device=config.device)
@@ -467,7 +466,7 @@ def linear_head_train(
             seconds_per_batch = (time.monotonic() - batch_started) / batch_number
             on_progress(batch_number, total_steps, None, seconds_per_batch * (total_steps - batch_number))
 
-    status, metrics, fit_report, global_step = "completed", {}, {}, 0
+    status, metrics, fit_report, global_step, l2_choice = "completed", {}, {}, 0, None
     try:
         chosen, rejected = pair_features(encoder, cache, run.all_rows, features, on_batch=report_batch,
                                          should_stop=should_stop)
@@ -477,13 +476,16 @@ def linear_head_train(
     embedded_at = time.monotonic()
 
     if status == "completed":
-        weights, hessian, fit_report, metrics = _fit_and_score(run, embedded)
+        l2_choice = _l2_choose(run, embedded)
+        chosen_at = time.monotonic()
+        weights, hessian, fit_report, metrics = _fit_and_score(run, embedded, l2=l2_choice["l2"])
         output_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(output_dir / HEAD_FILE, weights=weights, hessian=hessian, l2=np.float64(config.l2))
+        np.savez(output_dir / HEAD_FILE, weights=weights, hessian=hessian, l2=np.float64(l2_choice["l2"]))
         global_step = total_steps
         if on_progress is not None:
             on_progress(total_steps, total_steps, metrics["train"]["loss"], 0.0)
     finished = time.monotonic()
+    l2_seconds = (chosen_at - embedded_at) if status == "completed" else 0.0
 
     record = run_record(
         run,
@@ -494,21 +496,50 @@ def linear_head_train(
         dropped_row_ids=[],
         dropped_reason=f"none: texts longer than {config.encoder_max_length} tokens are cut from the left",
         metrics=metrics,
-        timings={"embed_seconds": embedded_at - run.started, "fit_seconds": finished - embedded_at,
+        timings={"embed_seconds": embedded_at - run.started, "l2_choice_seconds": l2_seconds,
+                 "fit_seconds": finished - embedded_at - l2_seconds,
                  "total_seconds": finished - run.started, "train_pairs": len(run.train_rows),
                  "texts_embedded": len(cache) - cached_before,
                  "pairs_per_second": len(run.train_rows) / max(finished - run.started, 1e-9)},
         extra={"encoder": {"reference": encoder.reference, "id": encoder.encoder_id,
                            "max_length": encoder.max_length, "pooling": "mean", "normalized": True,
                            "features": features, "cache_dir": str(cache_dir.resolve())},
-               "fit": fit_report},
+               "l2_choice": l2_choice, "fit": fit_report},
     )
     run_json_write(output_dir, record)
     return RunResult(output_dir=output_dir, kind="linear_head", status=status, global_step=global_step,
                      metrics=metrics, dropped_row_ids=[], record=record)
 
 
-def _fit_and_score(run, embedded: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict, dict[str, Any]]:
+def _train_differences(run, embedded: np.ndarray) -> np.ndarray:
+    """phi(chosen) - phi(rejected) of the training rows; `embedded` holds the features of the chosen sides of
+    `run.all_rows` followed by their rejected sides."""
+    index_of = {row.row_id: index for index, row in enumerate(run.all_rows)}
+    train_index = [index_of[row.row_id] for row in run.train_rows]
+    vectors = embedded.astype(np.float64)
+    return vectors[train_index] - vectors[[len(run.all_rows) + i for i in train_index]]
+
+
+def _l2_choose(run, embedded: np.ndarray) -> dict[str, Any]:
+    """The head's L2: the configured one, or the one cross-validation on the training rows chooses.
+
+    Folds keep a comparison's rows together (its judgments), as in the attribution harness. Margins are left
+    out of the folds' fits: the criterion is which reply wins, which a margin does not change.
+    """
+    if run.config.l2 is not None:
+        return {"l2": run.config.l2, "rule": "given"}
+    from rlhf.attribution.aggregate import comparison_key
+
+    comparisons = [comparison_key(row)[0] for row in run.train_rows]
+    if len(set(comparisons)) < L2_FOLDS:
+        raise ConfigError(f"l2 is empty, so it is chosen by {L2_FOLDS}-fold cross-validation, which needs at least "
+                          f"{L2_FOLDS} comparisons among the training rows; there are {len(set(comparisons))}: "
+                          "give l2")
+    return l2_cross_validated(_train_differences(run, embedded), comparisons, grid=run.config.l2_grid,
+                              folds=L2_FOLDS, seed=run.config.seed).as_dict()
+
+
+def _fit_and_score(run, embedded: np.ndarray, *, l2: float) -> tuple[np.ndarray, np.ndarray, dict, dict[str, Any]]:
     """Fit the head on the training rows' feature differences; score train and held-out rows.
 
     `embedded` holds the features of the chosen sides of `run.all_rows` followed by their rejected sides.
@@ -518,11 +549,10 @@ def _fit_and_score(run, embedded: np.ndarray) -> tuple[np.ndarray, np.ndarray, d
     count = len(run.all_rows)
     vectors = embedded.astype(np.float64)
     index_of = {row.row_id: index for index, row in enumerate(run.all_rows)}
-    train_index = [index_of[row.row_id] for row in run.train_rows]
-    differences = vectors[train_index] - vectors[[count + i for i in train_index]]
+    differences = _train_differences(run, embedded)
     margins = row_margins(run.train_rows) if run.margin_used else None
-    weights, fit_report = bradley_terry_fit(differences, margins, l2=run.config.l2)
-    hessian = bradley_terry_hessian(weights, differences, margins, l2=run.config.l2)
+    weights, fit_report = bradley_terry_fit(differences, margins, l2=l2)
+    hessian = bradley_terry_hessian(weights, differences, margins, l2=l2)
     metrics: dict[str, Any] = {"train": {
         "loss": float(bradley_terry_losses(weights, differences, margins).mean()),
         "accuracy": float((differences @ weights > 0).mean()),

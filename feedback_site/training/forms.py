@@ -15,5 +15,11 @@ class JobForm(forms.Form):
     max_length = forms.IntegerField(initial=512, min_value=8, help_text="longest prompt+reply in tokens; longer pairs are dropped and counted")
     lora = forms.BooleanField(required=False, help_text="train a LoRA adapter instead of all weights")
     beta = forms.FloatField(required=False, help_text="DPO only: pull towards the reference")
+    head_features = forms.ChoiceField(
+        required=False,
+        choices=[("", "conversation+reply (default)"), ("conversation", "conversation"), ("conversation+reply", "conversation+reply")],
+        help_text="linear head only: the conversation's embedding, and by default the reply's own beside it",
+    )
+    l2 = forms.FloatField(required=False, min_value=0, help_text="linear head only: empty: chosen by cross-validation")
     save_steps = forms.IntegerField(initial=10, min_value=0, help_text="checkpoint every N steps (resume after a lost worker)")
     device = forms.ChoiceField(choices=[("auto", "auto"), ("cpu", "CPU"), ("cuda", "GPU (gpu queue)")], initial="auto")

@@ -35,7 +35,8 @@ PARAMS = {
     "device": str,
     "beta": float,
     "loss_type": str,
-    "l2": float,
+    "l2": float,  # linear head; left out, cross-validation chooses it
+    "head_features": str,
 }
 METHOD_FAMILIES = {Method.REWARD: ("causal_lm", "encoder"), Method.REWARD_LINEAR: ("encoder",), Method.DPO: ("causal_lm",)}
 PROGRESS_WRITE_SECONDS = 1.0
@@ -57,6 +58,10 @@ def _clean_params(method: str, params: dict) -> dict:
         for dpo_only in ("beta", "loss_type"):
             if dpo_only in clean:
                 raise errors.InvalidInput(f"{dpo_only}: only DPO jobs take it")
+    if method != Method.REWARD_LINEAR:
+        for linear_only in ("l2", "head_features"):
+            if linear_only in clean:
+                raise errors.InvalidInput(f"{linear_only}: only linear reward-model jobs take it")
     return clean
 
 

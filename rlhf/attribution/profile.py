@@ -15,7 +15,8 @@ Schema (``schema_version`` 1):
     {"schema": "ledgerloop-attribution-profile", "schema_version": 1, "created_at": ISO time,
      "paid_method": the method the site pays with by default for the model the harness trains (a linear head),
      "normalisation": text, "inputs": {"data_file", "data_sha256", "seed", "config", "versions", "command"},
-     "heads": {"K": {"rows", "contributors", "kinds", "heldout_accuracy", "heldout_loss"}},   # the model scored
+     "heads": {"K": {"rows", "contributors", "kinds", "heldout_accuracy", "heldout_loss",  # the model scored
+                     "features", "l2_choice"}},   # what the head read, its L2 and the cross-validation curve
      "methods": {METHOD: {"overlaps": {"K": {                      # K: judgments per comparison
          "unit": the raw mean paid score of an honest correct judgment (all figures below are divided by it),
          "judgments": {KIND: {"correct": FIG, "wrong": FIG, "no_preference": n}},   # KIND: honest, random, flip,
@@ -168,8 +169,10 @@ def attribution_profile(results: Mapping[str, Any], *, data_sha256: str, version
                    "config": {key: value for key, value in config.items() if key not in ("data_path", "work_dir",
                                                                                         "embedding_cache_dir")},
                    "versions": dict(versions), "command": command},
-        "heads": {str(overlap): {key: measured[key] for key in ("rows", "contributors", "kinds", "heldout_accuracy",
-                                                                  "heldout_loss")}
+        "heads": {str(overlap): {**{key: measured[key] for key in ("rows", "contributors", "kinds",
+                                                                     "heldout_accuracy", "heldout_loss")},
+                                 "features": config.get("head_features", "conversation"),
+                                 "l2_choice": measured.get("l2_choice")}
                   for overlap, measured in results["overlaps"].items()},
         "methods": methods,
     }

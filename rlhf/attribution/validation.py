@@ -49,6 +49,7 @@ import numpy as np
 
 from rlhf.attribution.influence import roc_auc, spearman
 from rlhf.attribution.methods import BUILTIN_ORDER
+from rlhf.config import L2_GRID
 from rlhf.data import PreferenceRow
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "hh-rlhf-harmless-1k.jsonl"   # relative to the repository root
@@ -135,7 +136,7 @@ class ValidationConfig:
     l2: float | None = field(default=None, metadata={"help": (
         "L2 strength of the head (its training objective); None: chosen per overlap from l2_grid by 5-fold "
         "cross-validated preference accuracy on the training rows (rlhf.linear_head.l2_cross_validated).")})
-    l2_grid: tuple[float, ...] = field(default=(1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), metadata={
+    l2_grid: tuple[float, ...] = field(default=L2_GRID, metadata={
         "help": "L2 strengths cross-validation chooses from when l2 is None."})
     encoder_max_length: int = field(default=256, metadata={"help": "Tokens the encoder reads per text."})
     embedding_cache_dir: str | None = field(default=None, metadata={
@@ -280,7 +281,8 @@ def _head_config(config: ValidationConfig, output_dir: Path):
     from rlhf.config import RewardTrainingConfig
 
     return RewardTrainingConfig(head="linear", output_dir=str(output_dir), eval_fraction=0.0, device="cpu",
-                                l2=config.l2, use_margin=False, encoder_max_length=config.encoder_max_length,
+                                l2=config.l2, head_features=config.head_features, use_margin=False,
+                                encoder_max_length=config.encoder_max_length,
                                 embedding_cache_dir=config.embedding_cache_dir, seed=config.seed)
 
 
@@ -297,7 +299,7 @@ def _embed_all(config: ValidationConfig, rows: Sequence[PreferenceRow]) -> tuple
 def _train_head(config: ValidationConfig, rows: Sequence[PreferenceRow], output_dir: Path) -> None:
     from rlhf.linear_head import linear_head_train
 
-    result = linear_head_train(_head_config(config, output_dir), rows=list(rows), features=config.head_features)
+    result = linear_head_train(_head_config(config, output_dir), rows=list(rows))
     if result.status != "completed":
         raise RuntimeError(f"training the head in {output_dir} did not complete ({result.status})")
 

@@ -1,5 +1,8 @@
 """Attribution through the site: a trained model's contributors scored, stored, shown, handed to settlement."""
 
+import json
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
@@ -50,9 +53,12 @@ def test_flippers_score_negative_and_honest_positive_end_to_end(client, db, make
         )
     snapshot = services.snapshot_create(datanet=datanet)
     encoder = BaseModel.objects.create(name="minilm", path="", family="encoder")
-    job = training.training_job_create(snapshot=snapshot, method="reward_linear", base_model=encoder, params={"eval_fraction": 0.25, "l2": 0.1})
+    # the site's defaults: the head reads the reply beside the conversation, its L2 chosen by cross-validation
+    job = training.training_job_create(snapshot=snapshot, method="reward_linear", base_model=encoder, params={"eval_fraction": 0.25})
     job = training.training_job_run(job_id=job.id)
     assert job.state == JobState.COMPLETED, job.error
+    run = json.loads((Path(ModelVersion.objects.get(job=job).artifacts_dir) / "run.json").read_text())
+    assert run["encoder"]["features"] == "conversation+reply" and run["l2_choice"]["l2"] in run["l2_choice"]["grid"]
     queued = AttributionJob.objects.get(model_version=ModelVersion.objects.get(job=job))  # launched by the finished training
     assert queued.method == "influence-exact" and queued.epoch == 0
     done = attribution.attribution_job_run(job_id=queued.id)

@@ -5,7 +5,7 @@ import pytest
 
 from feedback_site.annotation import errors, services
 from feedback_site.training import services as training
-from feedback_site.training.models import BaseModel, JobState, ModelVersion
+from feedback_site.training.models import BaseModel, JobState, ModelVersion, TrainingJob
 
 from .conftest import jsonl
 
@@ -88,6 +88,26 @@ def test_bad_settings_are_refused_with_the_field(db, make_annotator, tiny_dir):
         training.training_job_create(snapshot=snapshot, method="reward_linear", base_model=causal, params={})
     with pytest.raises(errors.InvalidInput, match="epochs_typo"):
         training.training_job_create(snapshot=snapshot, method="reward", base_model=causal, params={"epochs_typo": 1})
+    with pytest.raises(errors.InvalidInput, match="l2: only linear reward-model jobs"):
+        training.training_job_create(snapshot=snapshot, method="reward", base_model=causal, params={"l2": 0.1})
+    encoder = BaseModel.objects.create(name="minilm", path="", family="encoder")
+    with pytest.raises(errors.InvalidInput, match=r"head_features must be one of .*got 'reply'"):
+        training.training_job_create(snapshot=snapshot, method="reward_linear", base_model=encoder, params={"head_features": "reply"})
+    with pytest.raises(errors.InvalidInput, match="l2 must be > 0"):
+        training.training_job_create(snapshot=snapshot, method="reward_linear", base_model=encoder, params={"l2": 0})
+
+
+def test_the_job_form_passes_the_linear_head_settings_through(client, db, make_annotator, engineer):
+    snapshot = marker_snapshot(make_annotator, rows=8, name="Head")
+    encoder = BaseModel.objects.create(name="minilm", path="", family="encoder")
+    client.force_login(engineer)
+    form = {"snapshot": snapshot.id, "method": "reward_linear", "base_model": encoder.id, "num_epochs": 1, "batch_size": 4,
+            "max_length": 128, "save_steps": 0, "device": "cpu"}
+    assert client.post("/training/", {**form, "head_features": "conversation", "l2": "0.05"}).status_code == 302
+    assert client.post("/training/", {**form, "head_features": "", "l2": ""}).status_code == 302
+    given, default = TrainingJob.objects.order_by("id")
+    assert (given.config["head_features"], given.config["l2"]) == ("conversation", 0.05)
+    assert "head_features" not in default.config and "l2" not in default.config  # rlhf's defaults: reply too, L2 by CV
 
 
 def test_a_failure_is_recorded_with_its_reason(db, make_annotator, tmp_path):

@@ -41,6 +41,9 @@ def test_both_methods_share_the_common_settings():
     ({"output_dir": ""}, "output_dir"),
     ({"head": "linear", "lora": True}, "lora"),
     ({"head": "linear", "l2": 0.0}, "l2"),
+    ({"head": "linear", "head_features": "reply-only"}, "head_features"),
+    ({"head": "linear", "l2_grid": ()}, "l2_grid"),
+    ({"head": "linear", "l2_grid": (0.1, -1.0)}, "l2_grid"),
     ({"max_steps": 0}, "max_steps"),
 ])
 def test_reward_config_rejects_bad_values_naming_the_field(changes, field_name):
@@ -51,6 +54,30 @@ def test_reward_config_rejects_bad_values_naming_the_field(changes, field_name):
 
 def test_linear_head_needs_no_model_path():
     assert RewardTrainingConfig(head="linear", output_dir="out").model_path is None
+
+
+def test_a_linear_head_reads_the_reply_beside_the_conversation_and_cross_validates_l2_unless_told():
+    default = RewardTrainingConfig(head="linear", output_dir="out")
+    assert (default.head_features, default.l2) == ("conversation+reply", None) and len(default.l2_grid) > 1
+    with pytest.raises(ConfigError, match=r"^head_features must be one of \('conversation', 'conversation\+reply'\)"):
+        RewardTrainingConfig(head="linear", output_dir="out", head_features="reply")
+
+
+def test_head_settings_from_yaml_and_flags(tmp_path):
+    path = tmp_path / "head.yaml"
+    path.write_text("head: linear\noutput_dir: out\nhead_features: conversation\nl2_grid: [0.01, 1]\n")
+    config = config_load(RewardTrainingConfig, path)
+    assert (config.head_features, config.l2, config.l2_grid) == ("conversation", None, (0.01, 1.0))
+    parser = argparse.ArgumentParser()
+    config_add_arguments(parser, RewardTrainingConfig)
+    args = parser.parse_args(["--head-features", "conversation+reply", "--l2", "0.03", "--l2-grid", "0.1,0.3"])
+    flagged = config_from_namespace(RewardTrainingConfig, args, yaml_path=str(path))
+    assert (flagged.head_features, flagged.l2, flagged.l2_grid) == ("conversation+reply", 0.03, (0.1, 0.3))
+    with pytest.raises(ConfigError, match="l2_grid must be a float"):
+        config_from_namespace(RewardTrainingConfig, parser.parse_args(["--l2-grid", "0.1,big"]), yaml_path=str(path))
+    path.write_text("head: linear\noutput_dir: out\nl2_grid: 0.5\n")
+    with pytest.raises(ConfigError, match=r"head.yaml: l2_grid must be a list of float values"):
+        config_load(RewardTrainingConfig, path)
 
 
 @pytest.mark.parametrize(("changes", "field_name"), [

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
+
 import numpy as np
 import pytest
 
-from rlhf.config import RewardTrainingConfig
+from rlhf.config import ConfigError, RewardTrainingConfig
 from rlhf.evaluate import evaluate_model
 from rlhf.linear_head import (
     PACKAGED_ENCODER,
@@ -89,7 +93,7 @@ def linear_run(tmp_path_factory, embedding_cache_dir):
     rows = marker_preference_rows(100, seed=21, with_margin=True)
     config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path_factory.mktemp("linear")),
                                   eval_fraction=0.3, device="cpu", embedding_cache_dir=str(embedding_cache_dir),
-                                  l2=1e-3)
+                                  l2=1e-3, head_features="conversation")
     progress = []
     return reward_train(config, rows=rows, on_progress=lambda *event: progress.append(event)), rows, progress
 
@@ -127,7 +131,8 @@ def test_linear_head_folder_scores_the_same_and_exposes_attribution_pieces(linea
 def test_second_run_on_the_same_texts_encodes_nothing(linear_run, tmp_path, embedding_cache_dir):
     result, rows, _ = linear_run
     config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path / "again"), eval_fraction=0.3,
-                                  device="cpu", embedding_cache_dir=str(embedding_cache_dir), l2=1e-3)
+                                  device="cpu", embedding_cache_dir=str(embedding_cache_dir), l2=1e-3,
+                                  head_features="conversation")
     again = reward_train(config, rows=rows)
     assert again.record["timings"]["texts_embedded"] == 0
     assert np.array_equal(np.load(tmp_path / "again" / "head.npz")["weights"],
@@ -137,7 +142,8 @@ def test_second_run_on_the_same_texts_encodes_nothing(linear_run, tmp_path, embe
 def test_cancelling_between_embedding_batches_keeps_what_was_encoded(tmp_path):
     rows = marker_preference_rows(40, seed=22)  # 80 texts: two batches of up to 64
     config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path / "stopped"), eval_fraction=0.25,
-                                  device="cpu", embedding_cache_dir=str(tmp_path / "cache"))
+                                  device="cpu", embedding_cache_dir=str(tmp_path / "cache"),
+                                  head_features="conversation", l2=1e-2)
     result = reward_train(config, rows=rows, should_stop=lambda: True)
     assert result.status == "cancelled" and result.record["status"] == "cancelled"
     assert not (tmp_path / "stopped" / "head.npz").exists()
@@ -170,8 +176,9 @@ def test_cross_validation_picks_the_strongest_l2_that_predicts_as_well_as_the_be
 def test_conversation_and_reply_features_are_recorded_and_read_back(tmp_path, embedding_cache_dir):
     rows = marker_preference_rows(30, seed=23)
     config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path / "both"), eval_fraction=0.0,
-                                  device="cpu", embedding_cache_dir=str(embedding_cache_dir), l2=1e-2)
-    result = linear_head_train(config, rows=rows, features="conversation+reply")
+                                  device="cpu", embedding_cache_dir=str(embedding_cache_dir), l2=1e-2,
+                                  head_features="conversation+reply")
+    result = linear_head_train(config, rows=rows)
     assert result.record["encoder"]["features"] == "conversation+reply"
     model = LinearHeadModel.load(result.output_dir, device="cpu")
     differences = model.pair_differences(rows)
@@ -182,11 +189,49 @@ def test_conversation_and_reply_features_are_recorded_and_read_back(tmp_path, em
     scores = model.scores([row.prompt for row in rows], [row.chosen for row in rows])
     assert np.allclose(scores, model.embed([row.prompt + row.chosen for row in rows]) @ model.weights[:384]
                        + model.embed([row.chosen for row in rows]) @ model.weights[384:])
-    with pytest.raises(ValueError, match="features"):
-        linear_head_train(config, rows=rows, features="reply-only")
 
 
-def test_a_head_saved_without_a_features_entry_reads_the_conversation(linear_run):
-    result, _, _ = linear_run
-    assert result.record["encoder"]["features"] == "conversation"
-    assert LinearHeadModel.load(result.output_dir, device="cpu").features == "conversation"
+def test_by_default_the_head_reads_the_reply_too_and_its_l2_is_cross_validated(tmp_path, embedding_cache_dir):
+    rows = marker_preference_rows(60, seed=24)
+    config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path / "default"), eval_fraction=0.25,
+                                  device="cpu", embedding_cache_dir=str(embedding_cache_dir))
+    result = linear_head_train(config, rows=rows)
+    record = json.loads((result.output_dir / "run.json").read_text())
+    choice = record["l2_choice"]
+    assert record["encoder"]["features"] == "conversation+reply" and record["config"]["l2"] is None
+    assert choice["grid"] == sorted(config.l2_grid) and choice["folds"] == 5 and choice["l2"] in choice["grid"]
+    # the one-standard-error rule: the chosen L2 predicts within one standard error of the best one
+    best = int(np.argmax(choice["accuracy"]))
+    assert choice["accuracy"][choice["grid"].index(choice["l2"])] >= (
+        choice["accuracy"][best] - choice["standard_error"][best])
+    assert choice["accuracy"][best] > 0.9   # the marker is easy to learn from 45 rows
+    model = LinearHeadModel.load(result.output_dir, device="cpu")
+    assert model.l2 == choice["l2"] and model.weights.shape == (768,)
+    assert record["timings"]["l2_choice_seconds"] > 0
+    # a given L2 is used as it is and recorded as given
+    given = linear_head_train(dataclasses.replace(config, output_dir=str(tmp_path / "given"), l2=0.05), rows=rows)
+    assert given.record["l2_choice"] == {"l2": 0.05, "rule": "given"}
+    assert LinearHeadModel.load(given.output_dir, device="cpu").l2 == 0.05
+
+
+def test_too_few_comparisons_to_cross_validate_ask_for_an_l2(tmp_path, embedding_cache_dir):
+    rows = marker_preference_rows(4, seed=25)
+    config = RewardTrainingConfig(head="linear", output_dir=str(tmp_path / "few"), eval_fraction=0.0,
+                                  device="cpu", embedding_cache_dir=str(embedding_cache_dir))
+    with pytest.raises(ConfigError, match=r"^l2 is empty.*at least 5 comparisons.*there are 4: give l2"):
+        linear_head_train(config, rows=rows)
+
+
+def test_a_head_saved_without_a_features_entry_reads_the_conversation(linear_run, tmp_path):
+    result, rows, _ = linear_run
+    old = tmp_path / "saved-before-features"
+    shutil.copytree(result.output_dir, old)
+    record = json.loads((old / "run.json").read_text())
+    del record["encoder"]["features"], record["l2_choice"]
+    record["config"].pop("head_features")
+    (old / "run.json").write_text(json.dumps(record))
+    model = LinearHeadModel.load(old, device="cpu")
+    assert model.features == "conversation" and model.weights.shape == (384,)
+    prompts, replies = [row.prompt for row in rows], [row.chosen for row in rows]
+    assert np.allclose(model.scores(prompts, replies),
+                       LinearHeadModel.load(result.output_dir, device="cpu").scores(prompts, replies))

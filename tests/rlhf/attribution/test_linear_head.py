@@ -101,3 +101,23 @@ def test_cli_names_what_is_wrong(head_run, capsys):
     status = main(["attribute", "--model", str(folder / "head"), "--data", str(data), "--eval", str(data),
                    "--method", "influence-exact", "--out", str(folder / "x.json"), "--damping", "-1"])
     assert status == 2 and "damping must be > 0" in capsys.readouterr().err
+
+
+def test_a_head_trained_with_the_cli_defaults_is_attributed(tmp_path, embedding_cache_dir, capsys):
+    """`train-reward --head linear` with nothing else reads the reply beside the conversation and cross-validates
+    its L2; attribution reads both back from the run folder."""
+    rows, eval_rows = judged_marker_rows(40, seed=33), marker_preference_rows(20, seed=34)
+    data, evaluation = rows_write_jsonl(rows, tmp_path / "export.jsonl"), rows_write_jsonl(eval_rows,
+                                                                                            tmp_path / "eval.jsonl")
+    assert main(["train-reward", "--head", "linear", "--data", str(data), "--out", str(tmp_path / "head"),
+                 "--eval-fraction", "0", "--device", "cpu", "--embedding-cache-dir", str(embedding_cache_dir)]) == 0
+    trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    record = json.loads((tmp_path / "head" / "run.json").read_text())
+    assert record["encoder"]["features"] == "conversation+reply" and record["l2_choice"] == trained["l2_choice"]
+    assert trained["l2_choice"]["l2"] in trained["l2_choice"]["grid"]
+    assert main(["attribute", "--model", str(tmp_path / "head"), "--data", str(data), "--eval", str(evaluation),
+                 "--method", "influence-exact", "--out", str(tmp_path / "attribution.json"), "--device", "cpu"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert_flippers_negative_and_honest_positive(scores, "cli defaults")
+    model = LinearHeadModel.load(tmp_path / "head", device="cpu")
+    assert model.features == "conversation+reply" and model.l2 == trained["l2_choice"]["l2"]

@@ -72,6 +72,9 @@ def test_the_harness_writes_a_profile_where_flipped_judgments_score_below_honest
     profile = json.loads(path.read_text())
     assert profile["schema"] == PROFILE_SCHEMA and profile["schema_version"] == 1
     assert profile["paid_method"] == "influence-exact" and profile["inputs"]["seed"] == 0
+    assert profile["inputs"]["config"]["head_features"] == "conversation+reply"
+    assert profile["heads"]["3"]["features"] == "conversation+reply"
+    assert profile["heads"]["3"]["l2_choice"] == {"l2": 0.01, "rule": "given"}
     figures = profile["methods"]["influence-exact"]["overlaps"]["3"]
     assert figures["unit"] > 0 and figures["judgments"]["honest"]["correct"]["mean"] == 1.0
 
