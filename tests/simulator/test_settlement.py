@@ -71,7 +71,12 @@ def test_grouped_settlement_pays_each_account_what_per_account_settlement_pays(n
     assert np.abs(exact.payouts - grouped.payouts).max() <= 2
     assert np.abs(exact.fee_to_contributors - grouped.fee_to_contributors).max() <= 2
     assert np.array_equal(exact.slashes, grouped.slashes)
-    assert exact.carry_over == grouped.carry_over
+    # A cluster cap carries over the cluster's integer share beyond the cap; the largest-remainder split hands
+    # that share's odd units out differently when the other accounts are pooled, so what is carried over may
+    # differ by a unit per member of a capped cluster (seen: a few units in some seeds, with either profile).
+    # Without a cluster cap it is the same to the unit.
+    cluster_members = np.count_nonzero(work.cluster >= 0) if policy.name == "attribution_bonded" else 0
+    assert abs(exact.carry_over - grouped.carry_over) <= cluster_members
     assert exact.fee_to_stakers == grouped.fee_to_stakers
     assert not np.any(exact.payouts[work.flagged]) and not np.any(exact.fee_to_contributors[work.flagged])
 
