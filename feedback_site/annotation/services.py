@@ -4,7 +4,9 @@ Every service is keyword-only and atomic: it either does all of its work or rais
 `ServiceError` and leaves the database as it was.
 """
 
+import logging
 import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,6 +33,8 @@ from .models import (
     Snapshot,
     Strength,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_RATIONALE_CHARS = 10_000
 MAX_EDITED_REPLY_CHARS = 50_000
@@ -222,21 +226,34 @@ def _too_many_pending_message(live: int, datanet) -> str:
     )
 
 
+# How often, and after what pause, to ask again when every open comparison is locked by another request.
+BUSY_RETRIES = 25
+BUSY_PAUSE_SECONDS = 0.002
+
+
 def _assignment_next_postgres(*, annotator, datanet, now, resume, gold_first, shown_left) -> Assignment | None:
     """The same rules in one round trip: `annotation_assign_next` (migration 0003) does the reads and the lock."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s, %s::varchar)",
-            [annotator.pk, datanet.pk, now, resume, gold_first, shown_left],
-        )
-        status, live, assignment_id, comparison_id, shown_left, served_at, expires_at, *texts = cursor.fetchone()
+        for attempt in range(1, BUSY_RETRIES + 1):
+            cursor.execute(
+                "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s, %s::varchar)",
+                [annotator.pk, datanet.pk, now, resume, gold_first, shown_left],
+            )
+            status, live, assignment_id, comparison_id, left_side, served_at, expires_at, *texts = cursor.fetchone()
+            if status != "busy":
+                break
+            # Every open comparison is locked by a request in flight: they finish in milliseconds.
+            time.sleep(BUSY_PAUSE_SECONDS * attempt)
+    if status == "busy":
+        logger.warning("assignment for %s in Datanet %s: every open comparison stayed locked", annotator.pk, datanet.pk)
+        return None
     if status == "not_member":
         raise errors.NotMember(_not_member_message(datanet))
     if status == "too_many_pending":
         raise errors.TooManyPending(_too_many_pending_message(live, datanet))
     if status == "none":
         return None
-    assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator=annotator, shown_left=shown_left,
+    assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator=annotator, shown_left=left_side,
                             served_at=served_at, expires_at=expires_at, submitted_at=None)
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.texts_shown = tuple(texts)  # (prompt, response a, response b): the display needs no query

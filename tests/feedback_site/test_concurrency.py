@@ -68,3 +68,26 @@ def test_many_annotators_at_once(datanet_with, make_annotator):
     assert set(per_comparison.values()) == {OVERLAP} and len(per_comparison) == COMPARISONS  # exactly k each
     assert len({(c, a) for _, c, a in stored}) == len(stored)  # nobody judged one twice
     assert set(Comparison.objects.values_list("judgment_count", flat=True)) == {OVERLAP}
+
+
+def test_a_comparison_locked_for_a_moment_is_waited_for_not_reported_as_none(datanet_with, make_annotator):
+    """SKIP LOCKED passes over a comparison another request holds; when that was the last open one,
+    the annotator must get it once it is free, not be told there is nothing left."""
+    import psycopg
+    from django.conf import settings
+
+    first, second = make_annotator("first"), make_annotator("second")
+    datanet = datanet_with(n=1, annotators=[first, second], overlap=2)
+    comparison = Comparison.objects.get(datanet=datanet)
+    db = settings.DATABASES["default"]
+    holder = psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"] or None,
+                             dbname=connection.settings_dict["NAME"])
+    holder.execute("SELECT id FROM annotation_comparison WHERE id = %s FOR UPDATE", [comparison.pk])
+    release = threading.Timer(0.15, holder.commit)  # a submit in flight, finishing after 150 ms
+    release.start()
+    try:
+        assignment = services.assignment_next(annotator=second, datanet=datanet)
+    finally:
+        release.join()
+        holder.close()
+    assert assignment is not None and assignment.comparison_id == comparison.pk

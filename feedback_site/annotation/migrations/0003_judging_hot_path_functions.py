@@ -111,6 +111,20 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
+    -- Nothing could be locked. If a comparison is still open to this annotator, another request holds it
+    -- for the moment (a submit or an assignment in flight, milliseconds): answer "busy", not "nothing
+    -- left", so the caller asks again instead of telling the annotator they are done.
+    IF EXISTS (SELECT 1 FROM annotation_comparison c
+               WHERE c.datanet_id = p_datanet AND c.judgment_count < d.overlap
+                 AND NOT EXISTS (SELECT 1 FROM annotation_assignment a
+                                 WHERE a.comparison_id = c.id AND a.annotator_id = p_annotator)
+                 AND c.judgment_count < d.overlap - (
+                     SELECT count(*) FROM annotation_assignment a
+                     WHERE a.comparison_id = c.id AND a.submitted_at IS NULL AND a.expires_at > p_now)) THEN
+        RETURN QUERY SELECT 'busy'::text, v_live, NULL::bigint, NULL::bigint, NULL::varchar, NULL::timestamptz,
+                            NULL::timestamptz, NULL::text, NULL::text, NULL::text;
+        RETURN;
+    END IF;
     RETURN QUERY SELECT 'none'::text, v_live, NULL::bigint, NULL::bigint, NULL::varchar, NULL::timestamptz,
                         NULL::timestamptz, NULL::text, NULL::text, NULL::text;
 END;
