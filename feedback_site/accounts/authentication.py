@@ -38,11 +38,24 @@ def _token_sql() -> str:
     )
 
 
-def _converted(value, field):
-    column = Col(get_user_model()._meta.db_table, field)
-    for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
-        value = converter(value, column, connection)
-    return value
+@cache
+def _user_converters(vendor: str) -> tuple[tuple[Col, tuple], ...]:
+    """Per user column, the converters the ORM would apply on this database backend (looked up once)."""
+    user_model = get_user_model()
+    columns = [Col(user_model._meta.db_table, field) for field in user_model._meta.concrete_fields]
+    return tuple(
+        (column, tuple(connection.ops.get_db_converters(column) + column.target.get_db_converters(connection)))
+        for column in columns
+    )
+
+
+def _user_values(row) -> list:
+    values = []
+    for value, (column, converters) in zip(row, _user_converters(connection.vendor), strict=True):
+        for converter in converters:
+            value = converter(value, column, connection)
+        values.append(value)
+    return values
 
 
 class TokenWithRolesAuthentication(TokenAuthentication):
@@ -54,8 +67,7 @@ class TokenWithRolesAuthentication(TokenAuthentication):
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         fields = get_user_model()._meta.concrete_fields
-        values = [_converted(value, field) for value, field in zip(row[: len(fields)], fields, strict=True)]
-        user = get_user_model().from_db(connection.alias, [field.attname for field in fields], values)
+        user = get_user_model().from_db(connection.alias, [field.attname for field in fields], _user_values(row[: len(fields)]))
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         flags = row[len(fields):]

@@ -44,10 +44,10 @@ def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
     )
 
 
+logger = logging.getLogger(__name__)
 # datanet id -> wall-clock time until which a queued recomputation is certain to still be ahead (it
 # runs `delay` after it was queued): until then a judgment needs no database round trip to be
 # picked up. This is the hot path of every submit.
-logger = logging.getLogger(__name__)
 _queued_ahead_until: dict[int, float] = {}
 # A flag older than this many delays belongs to a task that was lost (broker or worker gone): reclaim it.
 STALE_DELAYS = 10
