@@ -8,6 +8,19 @@ fixed duration and a cap on requests. Reports judgments/s, p50/p99 latency of "n
 at 16 and 64 concurrent annotators, lost (accepted but not stored) and duplicates (a comparison
 judged twice by one person, or more than k times), median of --runs runs.
 
+Two ways to load the site:
+
+- saturated, at every --clients setting: every annotator asks again the moment it is answered (no time
+  to read). This finds the most judgments/s the loop can serve. Latency here is set by the load itself:
+  with n annotators always waiting, Little's law makes the mean time per request n / (2 x judgments/s),
+  whatever the code does.
+- paced, at the --paced-clients settings (64 by default): the annotators together offer --rate judgments/s
+  (250 by default; a comma-separated list runs each rate; 0 skips). Each annotator starts a judgment on a
+  fixed schedule (one every n / rate seconds, annotators staggered evenly) and waits for its next slot in
+  between, as people reading replies do. This measures the latency a given load sees. A server that cannot
+  keep up falls behind the schedule: the achieved rate drops below the offered one and "late p99" (how long
+  after its slot a judgment began) grows, so both are reported.
+
 Baseline, measured in the same run with the same clients and server: /healthz/ (no database), the
 ceiling for any request on this stack; the ratio says what share of it the judging loop keeps.
 Target: at least 250 judgments/s with p99 under 150 ms at 64 annotators on 2 cores.
@@ -85,10 +98,23 @@ def reset_database(env: dict) -> None:
 
 
 class Client(threading.Thread):
-    def __init__(self, port, token, slug, deadline, judge: bool):
+    def __init__(self, port, token, slug, deadline, judge: bool, schedule: tuple[float, float] | None = None):
+        """`schedule`: (first start, seconds between judgments) on the monotonic clock; None: no pauses."""
         super().__init__(daemon=True)
         self.port, self.token, self.slug, self.deadline, self.judge = port, token, slug, deadline, judge
-        self.next_ms, self.submit_ms, self.accepted, self.errors = [], [], [], []
+        self.schedule = schedule
+        self.next_ms, self.submit_ms, self.late_ms, self.accepted, self.errors = [], [], [], [], []
+        self.last_answer = 0.0   # monotonic time of the last response this annotator got
+
+    def wait_for_slot(self, n: int) -> None:
+        if self.schedule is None:
+            return
+        first, interval = self.schedule
+        slot = first + (n - 1) * interval
+        now = time.monotonic()
+        if slot > now:
+            time.sleep(slot - now)
+        self.late_ms.append(max(0.0, now - slot) * 1000)
 
     def request(self, conn, method, path, body=None):
         headers = {"Authorization": f"Token {self.token}"}
@@ -98,6 +124,7 @@ class Client(threading.Thread):
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
+        self.last_answer = time.monotonic()
         return response.status, data, (time.perf_counter() - started) * 1000
 
     def run(self):
@@ -106,6 +133,9 @@ class Client(threading.Thread):
         try:
             while time.monotonic() < self.deadline and n < MAX_REQUESTS_PER_CLIENT:
                 n += 1
+                self.wait_for_slot(n)
+                if time.monotonic() >= self.deadline:
+                    break
                 if not self.judge:
                     status, _, ms = self.request(conn, "GET", "/healthz/")
                     self.next_ms.append(ms)
@@ -154,16 +184,21 @@ def cpu_seconds(server_pid: int) -> dict:
     return {"server": used([server, *server.children(recursive=True)]), "database": used(backends), "client": used([psutil.Process()])}
 
 
-def measure(port, tokens, slug, clients, seconds, judge: bool, server_pid: int) -> dict:
-    deadline = time.monotonic() + seconds
-    threads = [Client(port, tokens[i], slug, deadline, judge) for i in range(clients)]
+def measure(port, tokens, slug, clients, seconds, judge: bool, server_pid: int, rate: float = 0.0) -> dict:
+    """One timed load; `rate` > 0 paces the annotators to that many judgments/s in total."""
+    begin = time.monotonic()
+    deadline = begin + seconds
+    interval = clients / rate if rate else 0.0
+    threads = [Client(port, tokens[i], slug, deadline, judge,
+                      schedule=(begin + i * interval / clients, interval) if rate else None)
+               for i in range(clients)]
     cpu_before = cpu_seconds(server_pid)
-    started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join(seconds + 60)
-    elapsed = time.perf_counter() - started
+    # Up to the last answer: a paced run's rate is then the offered one while the server keeps up.
+    elapsed = max(t.last_answer for t in threads) - begin
     cpu_after = cpu_seconds(server_pid)
     next_ms = [x for t in threads for x in t.next_ms]
     submit_ms = [x for t in threads for x in t.submit_ms]
@@ -175,6 +210,7 @@ def measure(port, tokens, slug, clients, seconds, judge: bool, server_pid: int) 
         "cpu_server_ms": cpu_ms["server"], "cpu_database_ms": cpu_ms["database"], "cpu_client_ms": cpu_ms["client"],
         "next_p50": percentile(next_ms, 0.5), "next_p99": percentile(next_ms, 0.99),
         "submit_p50": percentile(submit_ms, 0.5), "submit_p99": percentile(submit_ms, 0.99),
+        "late_p99": percentile([x for t in threads for x in t.late_ms], 0.99) if rate else 0.0,
         "accepted": accepted, "errors": [e for t in threads for e in t.errors],
     }
 
@@ -202,6 +238,9 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core measured best)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--clients", default="16,64", help="concurrent annotators, one setting per comma")
+    parser.add_argument("--rate", default="250",
+                        help="judgments/s the paced annotators offer together, one paced load per comma (0: none)")
+    parser.add_argument("--paced-clients", default="64", help="the --clients settings that also run paced")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
@@ -209,9 +248,13 @@ def main():
     env = dict(os.environ, DATABASE_URL=bench_database_url(url), DJANGO_SETTINGS_MODULE="feedback_site.settings.local", DEBUG="false", DB_CONN_MAX_AGE="600", PYTHONPATH=str(ROOT))
     port = free_port()
     print(f"gunicorn: {args.workers} workers x {args.threads} threads on 127.0.0.1:{port}; {args.runs} runs of {args.seconds:.0f} s per setting", flush=True)
+    paced_at = {int(n) for n in args.paced_clients.split(",") if n}
     table = []
     for clients in (int(n) for n in args.clients.split(",")):
-        runs, baselines, all_lost, all_dups = [], [], 0, 0
+        rates = [float(r) for r in args.rate.split(",") if float(r) > 0] if clients in paced_at else []
+        modes = [("saturated", 0.0)] + [("paced", rate) for rate in rates]
+        runs = {mode: [] for mode in modes}
+        baselines, all_lost, all_dups = [], 0, 0
         for _ in range(args.runs):
             reset_database(env)
             setup = prepare(env, clients)
@@ -219,6 +262,7 @@ def main():
                 [str(Path(sys.executable).parent / "gunicorn"), "feedback_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread", "--log-level", "warning"],
                 env=env, cwd=ROOT,
             )
+            accepted = []
             try:
                 for _ in range(100):
                     try:
@@ -228,30 +272,36 @@ def main():
                         time.sleep(0.1)
                 measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False, server_pid=server.pid)  # warm-up: every worker booted and connected
                 baselines.append(measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False, server_pid=server.pid))
-                result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True, server_pid=server.pid)
+                for mode, rate in modes:
+                    result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True, server_pid=server.pid, rate=rate)
+                    accepted += result["accepted"]
+                    if result["errors"]:
+                        print(f"  {clients} clients, {mode}: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
+                    runs[(mode, rate)].append(result)
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(30)
-            lost, dups = integrity(env, result["accepted"])
+            lost, dups = integrity(env, accepted)
             all_lost += lost
             all_dups += dups
-            if result["errors"]:
-                print(f"  {clients} clients: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
-            runs.append(result)
-        row = {k: median([r[k] for r in runs]) for k in ("per_s", "next_p50", "next_p99", "submit_p50", "submit_p99", "cpu_server_ms", "cpu_database_ms", "cpu_client_ms")}
-        row.update(clients=clients, baseline=median([b["per_s"] for b in baselines]), lost=all_lost, dups=all_dups,
-                   baseline_cpu_ms=median([b["cpu_server_ms"] + b["cpu_client_ms"] for b in baselines]))
-        table.append(row)
-    print(f"\n{'annotators':>10s}{'judgments/s':>13s}{'next p50':>10s}{'next p99':>10s}{'submit p50':>12s}{'submit p99':>12s}{'lost':>6s}{'dups':>6s}{'healthz/s':>11s}{'ratio':>7s}")
+        baseline = median([b["per_s"] for b in baselines])
+        baseline_cpu = median([b["cpu_server_ms"] + b["cpu_client_ms"] for b in baselines])
+        for mode, rate in modes:
+            row = {k: median([r[k] for r in runs[(mode, rate)]]) for k in ("per_s", "next_p50", "next_p99", "submit_p50", "submit_p99", "late_p99", "cpu_server_ms", "cpu_database_ms", "cpu_client_ms")}
+            row.update(clients=clients, mode=mode if not rate else f"{mode} {rate:.0f}/s", baseline=baseline, lost=all_lost, dups=all_dups, baseline_cpu_ms=baseline_cpu)
+            table.append(row)
+    print(f"\n{'annotators':>10s} {'load':<13s}{'judgments/s':>12s}{'next p50':>10s}{'next p99':>10s}{'submit p50':>12s}{'submit p99':>12s}{'late p99':>10s}{'lost':>6s}{'dups':>6s}{'healthz/s':>11s}{'ratio':>7s}")
     for r in table:
-        print(f"{r['clients']:10d}{r['per_s']:13.0f}{r['next_p50']:9.1f}ms{r['next_p99']:9.1f}ms{r['submit_p50']:11.1f}ms{r['submit_p99']:11.1f}ms{r['lost']:6d}{r['dups']:6d}{r['baseline']:11.0f}{r['per_s'] / r['baseline']:7.2f}")
-    print("ratio = judgments/s over /healthz/ requests/s (baseline: same server, same clients, no database).")
-    print(f"\n{'annotators':>10s}{'CPU ms per judgment: server':>29s}{'database':>10s}{'client':>8s}{'total':>8s}{'2 cores / total':>17s}")
+        late = f"{r['late_p99']:8.1f}ms" if r["mode"] != "saturated" else f"{'-':>10s}"
+        print(f"{r['clients']:10d} {r['mode']:<13s}{r['per_s']:12.0f}{r['next_p50']:9.1f}ms{r['next_p99']:9.1f}ms{r['submit_p50']:11.1f}ms{r['submit_p99']:11.1f}ms{late}{r['lost']:6d}{r['dups']:6d}{r['baseline']:11.0f}{r['per_s'] / r['baseline']:7.2f}")
+    print("ratio = judgments/s over /healthz/ requests/s (baseline: same server, same clients, no database, saturated).")
+    print("late p99: how long after its slot a paced judgment began (0 while the server keeps up); lost and dups count every mode of the setting.")
+    print(f"\n{'annotators':>10s} {'load':<13s}{'CPU ms per judgment: server':>29s}{'database':>10s}{'client':>8s}{'total':>8s}{'2 cores / total':>17s}")
     for r in table:
         total = r["cpu_server_ms"] + r["cpu_database_ms"] + r["cpu_client_ms"]
-        print(f"{r['clients']:10d}{r['cpu_server_ms']:29.2f}{r['cpu_database_ms']:10.2f}{r['cpu_client_ms']:8.2f}{total:8.2f}{2000 / total:13.0f} j/s")
+        print(f"{r['clients']:10d} {r['mode']:<13s}{r['cpu_server_ms']:29.2f}{r['cpu_database_ms']:10.2f}{r['cpu_client_ms']:8.2f}{total:8.2f}{2000 / total:13.0f} j/s")
     print("CPU per judgment does not depend on what else runs on the machine; 2 cores / total is the loop's ceiling here.")
-    print("baseline: one /healthz/ request costs " + ", ".join(f"{r['baseline_cpu_ms']:.2f} ms ({r['clients']} clients)" for r in table)
+    print("baseline: one /healthz/ request costs " + ", ".join(f"{r['baseline_cpu_ms']:.2f} ms ({r['clients']} clients)" for r in table if r["mode"] == "saturated")
           + " of server + client CPU; a judgment is two requests.")
     print("latencies are medians over runs of each run's percentile; target: >= 250 judgments/s, p99 < 150 ms at 64.")
 

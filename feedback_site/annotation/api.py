@@ -1,5 +1,6 @@
 """REST API (token or session auth). Thin: validate, call a service or selector, serialise."""
 
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -7,12 +8,15 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback_site.accounts.permissions import api_role
+from feedback_site.accounts.authentication import JudgingTokenAuthentication, TokenBearer
+from feedback_site.accounts.permissions import api_role, api_role_or_token_bearer
 from feedback_site.accounts.roles import Role
 
 from . import errors, selectors, services
@@ -128,26 +132,59 @@ class DatanetMemberApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@contextmanager
+def _token_checked_by_service():
+    """The judging services check a TokenBearer's token and role themselves; their refusals answer as REST
+    framework's own checks would (401 with the authenticate header, 403, 404)."""
+    try:
+        yield
+    except errors.TokenRejected as exc:
+        raise AuthenticationFailed(exc.message) from None
+    except errors.RoleMissing as exc:
+        raise PermissionDenied(exc.message) from None
+    except errors.NotFound as exc:   # the Datanet named in the URL
+        raise Http404(exc.message) from None
+
+
+# The judging loop: a token is checked in the same round trip as the work on PostgreSQL (TokenBearer).
+JUDGING_AUTHENTICATION = [JudgingTokenAuthentication, SessionAuthentication]
+JUDGING_PERMISSIONS = [IsAuthenticated, api_role_or_token_bearer(Role.ANNOTATOR)]
+
+
 class NextComparisonApi(APIView):
-    permission_classes = [IsAuthenticated, api_role(Role.ANNOTATOR)]
+    authentication_classes = JUDGING_AUTHENTICATION
+    permission_classes = JUDGING_PERMISSIONS
 
     @extend_schema(responses={200: AssignmentSerializer, 204: None})
     def get(self, request, slug):
-        assignment = services.assignment_next(annotator=request.user, datanet=_datanet(slug))
+        if isinstance(request.user, TokenBearer):
+            with _token_checked_by_service():
+                assignment = services.assignment_next_with_token(
+                    token=request.user.key, role=Role.ANNOTATOR.value, datanet_slug=slug)
+        else:
+            assignment = services.assignment_next(annotator=request.user, datanet=_datanet(slug))
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AssignmentSerializer(selectors.assignment_for_display(assignment=assignment)).data)
 
 
 class SubmitJudgmentApi(APIView):
-    permission_classes = [IsAuthenticated, api_role(Role.ANNOTATOR)]
+    authentication_classes = JUDGING_AUTHENTICATION
+    permission_classes = JUDGING_PERMISSIONS
     parser_classes = [JSONParser]
 
     @extend_schema(request=JudgmentInSerializer, responses={201: JudgmentOutSerializer})
     def post(self, request, assignment_id):
         data = JudgmentInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        judgment = services.judgment_submit(annotator=request.user, assignment_id=assignment_id, **data.validated_data)
+        if isinstance(request.user, TokenBearer):
+            with _token_checked_by_service():
+                judgment = services.judgment_submit_with_token(
+                    token=request.user.key, role=Role.ANNOTATOR.value, assignment_id=assignment_id,
+                    **data.validated_data)
+        else:
+            judgment = services.judgment_submit(annotator=request.user, assignment_id=assignment_id,
+                                                **data.validated_data)
         return Response(JudgmentOutSerializer(judgment).data, status=status.HTTP_201_CREATED)
 
 

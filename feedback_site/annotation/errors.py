@@ -16,6 +16,18 @@ class InvalidInput(ServiceError):
     code = "invalid"
 
 
+class TokenRejected(ServiceError):
+    """An API token that names no user, or an inactive one (checked by the judging functions on PostgreSQL)."""
+
+    status = 401
+    code = "not_authenticated"
+
+
+class RoleMissing(ServiceError):
+    status = 403
+    code = "permission_denied"
+
+
 class NotAssigned(ServiceError):
     status = 403
     code = "not_assigned"

@@ -233,28 +233,70 @@ BUSY_PAUSE_SECONDS = 0.002
 
 def _assignment_next_postgres(*, annotator, datanet, now, resume, gold_first, shown_left) -> Assignment | None:
     """The same rules in one round trip: `annotation_assign_next` (migration 0003) does the reads and the lock."""
+    row = _busy_retried(
+        "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s, %s::varchar)",
+        [annotator.pk, datanet.pk, now, resume, gold_first, shown_left], who=annotator.pk, where=datanet.pk)
+    return _served(row, annotator_id=annotator.pk, annotator=annotator, datanet=lambda: datanet)
+
+
+def assignment_next_with_token(*, token: str, role: str, datanet_slug: str, now=None, resume: bool = True,
+                               rng: random.Random | None = None) -> Assignment | None:
+    """`assignment_next` for an API token, on PostgreSQL: the token, the role it needs and the Datanet are
+    checked in the same round trip as the assignment (`annotation_token_assign_next`, migration 0004).
+
+    Raises TokenRejected (no such token, or its user is inactive), RoleMissing, NotFound (no such Datanet),
+    then what `assignment_next` raises."""
+    rng = rng or random
+    now = now or timezone.now()
+    row = _busy_retried(
+        "SELECT * FROM annotation_token_assign_next(%s::varchar, %s::varchar, %s::varchar, %s::timestamptz, %s,"
+        " %s::double precision, %s::varchar)",
+        [token, role, datanet_slug, now, resume, rng.random(), rng.choice((Side.A, Side.B))],
+        who="a token", where=datanet_slug, status_at=3)
+    auth, user_id, datanet_id = row[:3]
+    _refuse_token(auth, role)
+    if auth == "no_datanet":
+        raise errors.NotFound("No Datanet matches the given query.")
+    return _served(row[3:], annotator_id=user_id, annotator=None, datanet=lambda: Datanet.objects.get(pk=datanet_id))
+
+
+def _refuse_token(auth: str, role: str) -> None:
+    if auth == "bad_token":
+        raise errors.TokenRejected("Invalid token.")
+    if auth == "inactive":
+        raise errors.TokenRejected("User inactive or deleted.")
+    if auth == "forbidden":
+        raise errors.RoleMissing(f"This endpoint needs the role: {role}.")
+
+
+def _busy_retried(sql: str, params: list, *, who, where, status_at: int = 0) -> tuple:
+    """Runs an assignment function, asking again while it answers busy (every open comparison is locked by
+    a request in flight, for milliseconds). Returns its row; still busy after the retries reads as nothing left."""
     with connection.cursor() as cursor:
         for attempt in range(1, BUSY_RETRIES + 1):
-            cursor.execute(
-                "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s, %s::varchar)",
-                [annotator.pk, datanet.pk, now, resume, gold_first, shown_left],
-            )
-            status, live, assignment_id, comparison_id, left_side, served_at, expires_at, *texts = cursor.fetchone()
-            if status != "busy":
-                break
-            # Every open comparison is locked by a request in flight: they finish in milliseconds.
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if row[status_at] != "busy":
+                return row
             time.sleep(BUSY_PAUSE_SECONDS * attempt)
-    if status == "busy":
-        logger.warning("assignment for %s in Datanet %s: every open comparison stayed locked", annotator.pk, datanet.pk)
-        return None
+    logger.warning("assignment for %s in Datanet %s: every open comparison stayed locked", who, where)
+    return row
+
+
+def _served(row, *, annotator_id, annotator, datanet) -> Assignment | None:
+    """The Assignment an assignment function's row describes, or the error it reports (`datanet()` gives the
+    Datanet for the messages; None: nothing left, or still busy)."""
+    status, live, assignment_id, comparison_id, left_side, served_at, expires_at, *texts = row
     if status == "not_member":
-        raise errors.NotMember(_not_member_message(datanet))
+        raise errors.NotMember(_not_member_message(datanet()))
     if status == "too_many_pending":
-        raise errors.TooManyPending(_too_many_pending_message(live, datanet))
-    if status == "none":
+        raise errors.TooManyPending(_too_many_pending_message(live, datanet()))
+    if status in ("none", "busy"):
         return None
-    assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator=annotator, shown_left=left_side,
-                            served_at=served_at, expires_at=expires_at, submitted_at=None)
+    assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator_id=annotator_id,
+                            shown_left=left_side, served_at=served_at, expires_at=expires_at, submitted_at=None)
+    if annotator is not None:
+        assignment.annotator = annotator
     assignment._state.adding, assignment._state.db = False, connection.alias
     assignment.texts_shown = tuple(texts)  # (prompt, response a, response b): the display needs no query
     return assignment
@@ -435,7 +477,43 @@ def _judgment_submit_postgres(*, annotator, assignment_id, choice, strength, rat
             [assignment_id, annotator.pk, _canonical_choice(choice, Side.A), _canonical_choice(choice, Side.B),
              strength, rationale, edited_reply, time_spent_ms, now, key],
         )
-        status, judgment_id, comparison_id, datanet_id, stored_choice, shown_left = cursor.fetchone()
+        row = cursor.fetchone()
+    judgment = _recorded(row, annotator_id=annotator.pk, assignment_id=assignment_id, strength=strength,
+                         rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms, now=now, key=key)
+    judgment.annotator = annotator
+    return judgment
+
+
+def judgment_submit_with_token(*, token: str, role: str, assignment_id: int, choice: str, strength, time_spent_ms,
+                               rationale: str = "", edited_reply: str = "", idempotency_key: str | None = None,
+                               now=None) -> Judgment:
+    """`judgment_submit` for an API token, on PostgreSQL: the token and its role are checked in the same round
+    trip as the judgment is recorded (`annotation_token_submit`, migration 0004). Raises TokenRejected or
+    RoleMissing, then what `judgment_submit` raises."""
+    strength, rationale, edited_reply, time_spent_ms = _validated_judgment_fields(
+        choice_shown=choice, strength=strength, rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms
+    )
+    now = now or timezone.now()
+    key = _check_idempotency_key(idempotency_key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM annotation_token_submit(%s::varchar, %s::varchar, %s::bigint, %s::varchar, %s::varchar,"
+            " %s::integer, %s::text, %s::text, %s::integer, %s::timestamptz, %s::varchar)",
+            [token, role, assignment_id, _canonical_choice(choice, Side.A), _canonical_choice(choice, Side.B),
+             strength, rationale, edited_reply, time_spent_ms, now, key],
+        )
+        auth, user_id, *row = cursor.fetchone()
+    _refuse_token(auth, role)
+    judgment = _recorded(row, annotator_id=user_id, assignment_id=assignment_id, strength=strength,
+                         rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms, now=now, key=key)
+    _judgments_changed(judgment.datanet_id)
+    return judgment
+
+
+def _recorded(row, *, annotator_id, assignment_id, strength, rationale, edited_reply, time_spent_ms, now,
+              key) -> Judgment:
+    """The Judgment a submit function's row describes, or the error it reports."""
+    status, judgment_id, comparison_id, datanet_id, stored_choice, shown_left = row
     if status == "not_assigned":
         raise errors.NotAssigned(NOT_ASSIGNED_MESSAGE)
     if status == "already_submitted":
@@ -448,8 +526,9 @@ def _judgment_submit_postgres(*, annotator, assignment_id, choice, strength, rat
         raise errors.DuplicateSubmission(DUPLICATE_KEY_MESSAGE)
     judgment = Judgment(
         id=judgment_id, assignment_id=assignment_id, comparison_id=comparison_id, datanet_id=datanet_id,
-        annotator=annotator, choice=stored_choice, strength=strength, rationale=rationale, edited_reply=edited_reply,
-        shown_left=shown_left, time_spent_ms=time_spent_ms, submitted_at=now, revision_of=None, idempotency_key=key,
+        annotator_id=annotator_id, choice=stored_choice, strength=strength, rationale=rationale,
+        edited_reply=edited_reply, shown_left=shown_left, time_spent_ms=time_spent_ms, submitted_at=now,
+        revision_of=None, idempotency_key=key,
     )
     judgment._state.adding, judgment._state.db = False, connection.alias
     return judgment

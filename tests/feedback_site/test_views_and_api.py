@@ -168,6 +168,39 @@ def test_api_tokens_carry_their_users_roles(make_annotator, engineer, governance
     assert client.get("/api/datanets/").status_code == 401
 
 
+def test_judging_endpoints_refuse_bad_tokens_and_roles_and_change_nothing(make_annotator, engineer, datanet_with):
+    """On PostgreSQL the judging endpoints check the token and role in the same query as the work (annotation
+    migration 0004); on SQLite REST framework checks them first. The answers must be the same on both."""
+    from feedback_site.annotation.models import Assignment
+
+    annotator, other = make_annotator("a"), make_annotator("b")
+    admin = user_create(username="root", password="pw-root-123", roles=[Role.ADMIN])
+    datanet = datanet_with(n=3, annotators=[annotator, other, admin, engineer], overlap=3)
+    next_url = f"/api/datanets/{datanet.slug}/next/"
+    held = api_for(annotator).get(next_url)
+    assert held.status_code == 200
+    submit_url = f"/api/assignments/{held.data['id']}/judgment/"
+    body = {"choice": "A", "strength": 1, "time_spent_ms": 10}
+
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    for answer in (forged.get(next_url), forged.post(submit_url, body, format="json")):
+        assert answer.status_code == 401 and answer["WWW-Authenticate"] == "Token"
+        assert answer.data["detail"] == "Invalid token."
+    for answer in (api_for(engineer).get(next_url), api_for(engineer).post(submit_url, body, format="json")):
+        assert answer.status_code == 403 and "annotator" in answer.data["detail"]
+    quitter = api_for(other)
+    other.is_active = False
+    other.save(update_fields=["is_active"])
+    assert quitter.get(next_url).status_code == 401
+    assert Assignment.objects.count() == 1 and Judgment.objects.count() == 0  # nothing written by a refusal
+
+    assert api_for(admin).get(next_url).status_code == 200  # a superuser holds every role
+    assert api_for(annotator).post(submit_url, body, format="json").status_code == 201
+    assert api_for(annotator).get("/api/datanets/no-such-datanet/next/").status_code == 404
+    assert Judgment.objects.get().annotator_id == annotator.pk
+
+
 def test_openapi_schema_is_served(client, engineer):
     client.force_login(engineer)
     schema = client.get("/api/schema/?format=json")

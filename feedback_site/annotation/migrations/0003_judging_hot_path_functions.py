@@ -14,6 +14,8 @@ snapshot, as the ORM's separate statements do; within a single statement it woul
 
 from django.db import migrations
 
+from ._postgres import run_on_postgresql
+
 PG_FORWARD = r"""
 -- What the judging page shows, sent back with the assignment: one round trip fewer per comparison.
 CREATE OR REPLACE FUNCTION annotation_comparison_texts(p_comparison bigint)
@@ -198,16 +200,6 @@ DROP FUNCTION IF EXISTS annotation_submit(bigint, integer, varchar, varchar, int
 """
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD, params=None)
-
-
-def backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_BACKWARD, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("annotation", "0002_judgment_append_only")]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [run_on_postgresql(PG_FORWARD, PG_BACKWARD)]
