@@ -231,6 +231,32 @@ print(json.dumps([lost, dups + over]))
     return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def one_load(env: dict, port: int, args, clients: int, rate: float) -> tuple[dict, dict, int, int]:
+    """Fresh database and server; warm-up, the /healthz/ baseline, then the timed judging load.
+    Returns (judging result, baseline result, lost, duplicates)."""
+    reset_database(env)
+    setup = prepare(env, clients)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "feedback_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread", "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz/")
+                break
+            except OSError:
+                time.sleep(0.1)
+        measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False, server_pid=server.pid)  # warm-up: every worker booted and connected
+        baseline = measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False, server_pid=server.pid)
+        result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True, server_pid=server.pid, rate=rate)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    lost, dups = integrity(env, result["accepted"])
+    return result, baseline, lost, dups
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15)
@@ -256,34 +282,16 @@ def main():
         runs = {mode: [] for mode in modes}
         baselines, all_lost, all_dups = [], 0, 0
         for _ in range(args.runs):
-            reset_database(env)
-            setup = prepare(env, clients)
-            server = subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "feedback_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread", "--log-level", "warning"],
-                env=env, cwd=ROOT,
-            )
-            accepted = []
-            try:
-                for _ in range(100):
-                    try:
-                        http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz/")
-                        break
-                    except OSError:
-                        time.sleep(0.1)
-                measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False, server_pid=server.pid)  # warm-up: every worker booted and connected
-                baselines.append(measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False, server_pid=server.pid))
-                for mode, rate in modes:
-                    result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True, server_pid=server.pid, rate=rate)
-                    accepted += result["accepted"]
-                    if result["errors"]:
-                        print(f"  {clients} clients, {mode}: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
-                    runs[(mode, rate)].append(result)
-            finally:
-                server.send_signal(signal.SIGTERM)
-                server.wait(30)
-            lost, dups = integrity(env, accepted)
-            all_lost += lost
-            all_dups += dups
+            for mode, rate in modes:
+                # Each load on a fresh database and server: a load must not inherit the rows and the
+                # server state the previous one left (later loads measured slower that way).
+                result, baseline_run, lost, dups = one_load(env, port, args, clients, rate)
+                if result["errors"]:
+                    print(f"  {clients} clients, {mode}: {len(result['errors'])} refused or failed requests, e.g. {result['errors'][:3]}")
+                runs[(mode, rate)].append(result)
+                baselines.append(baseline_run)
+                all_lost += lost
+                all_dups += dups
         baseline = median([b["per_s"] for b in baselines])
         baseline_cpu = median([b["cpu_server_ms"] + b["cpu_client_ms"] for b in baselines])
         for mode, rate in modes:
