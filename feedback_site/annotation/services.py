@@ -474,8 +474,8 @@ def _judgment_submit_postgres(*, annotator, assignment_id, choice, strength, rat
         cursor.execute(
             "SELECT * FROM annotation_submit(%s::bigint, %s::integer, %s::varchar, %s::varchar, %s::integer, %s::text,"
             " %s::text, %s::integer, %s::timestamptz, %s::varchar)",
-            [assignment_id, annotator.pk, _canonical_choice(choice, Side.A), _canonical_choice(choice, Side.B),
-             strength, rationale, edited_reply, time_spent_ms, now, key],
+            [assignment_id, annotator.pk,
+             *_submit_arguments(choice, strength, rationale, edited_reply, time_spent_ms, now, key)],
         )
         row = cursor.fetchone()
     judgment = _recorded(row, annotator_id=annotator.pk, assignment_id=assignment_id, strength=strength,
@@ -499,8 +499,8 @@ def judgment_submit_with_token(*, token: str, role: str, assignment_id: int, cho
         cursor.execute(
             "SELECT * FROM annotation_token_submit(%s::varchar, %s::varchar, %s::bigint, %s::varchar, %s::varchar,"
             " %s::integer, %s::text, %s::text, %s::integer, %s::timestamptz, %s::varchar)",
-            [token, role, assignment_id, _canonical_choice(choice, Side.A), _canonical_choice(choice, Side.B),
-             strength, rationale, edited_reply, time_spent_ms, now, key],
+            [token, role, assignment_id,
+             *_submit_arguments(choice, strength, rationale, edited_reply, time_spent_ms, now, key)],
         )
         auth, user_id, *row = cursor.fetchone()
     _refuse_token(auth, role)
@@ -508,6 +508,13 @@ def judgment_submit_with_token(*, token: str, role: str, assignment_id: int, cho
                          rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms, now=now, key=key)
     _judgments_changed(judgment.datanet_id)
     return judgment
+
+
+def _submit_arguments(choice, strength, rationale, edited_reply, time_spent_ms, now, key) -> list:
+    """The arguments `annotation_submit` and `annotation_token_submit` both end with: the choice to store if
+    response a or b was shown on the left, then the judgment's fields."""
+    return [_canonical_choice(choice, Side.A), _canonical_choice(choice, Side.B), strength, rationale, edited_reply,
+            time_spent_ms, now, key]
 
 
 def _recorded(row, *, annotator_id, assignment_id, strength, rationale, edited_reply, time_spent_ms, now,
