@@ -28,6 +28,13 @@ class InsufficientFunds(ServiceError):
     code = "insufficient_funds"
 
 
+class AllocationLocked(ServiceError):
+    """A transfer out of the team or investor allocation would move more than has vested."""
+
+    status = 409
+    code = "allocation_locked"
+
+
 class InsufficientStake(ServiceError):
     status = 409
     code = "insufficient_stake"

@@ -75,8 +75,14 @@ def account_balance(*, account: LedgerAccount | int, at_entry_id: int | None = N
     account_id = account if isinstance(account, int) else account.id
     entries = _entries_until(at_entry_id)
     credits = entries.filter(credit_id=account_id).aggregate(total=ExactSum("amount"))["total"] or 0
-    debits = entries.filter(debit_id=account_id).aggregate(total=ExactSum("amount"))["total"] or 0
-    return credits - debits
+    return credits - account_debited(account=account_id, at_entry_id=at_entry_id)
+
+
+def account_debited(*, account: LedgerAccount | int, at_entry_id: int | None = None) -> int:
+    """Everything moved out of ``account`` up to entry ``at_entry_id`` (inclusive) or now, in base
+    units: one indexed sum over its debits."""
+    account_id = account if isinstance(account, int) else account.id
+    return _entries_until(at_entry_id).filter(debit_id=account_id).aggregate(total=ExactSum("amount"))["total"] or 0
 
 
 def balances_of_kind(*, kind: str, at_entry_id: int | None = None) -> dict[int, int]:

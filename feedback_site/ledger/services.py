@@ -17,7 +17,7 @@ from django.db import transaction
 
 from feedback_site.accounts.services import contributor_for
 from simulator.economy.policies import params_to_dict, policy_from_dict
-from simulator.economy.schedule import Allocation, ScheduleParams, allocation_amounts
+from simulator.economy.schedule import Allocation, ScheduleParams, allocation_amounts, unlocked_at
 from simulator.economy.units import base_units_to_open
 
 from . import conf, errors, selectors
@@ -46,6 +46,10 @@ GENESIS_ACCOUNTS = {
     Allocation.INVESTORS: ("allocation:investors", AccountKind.SYSTEM),
     Allocation.TEAM: ("allocation:team", AccountKind.SYSTEM),
     Allocation.LIQUIDITY: ("allocation:liquidity", AccountKind.SYSTEM),
+}
+# The allocations whose accounts may pay out no more than the schedule has unlocked.
+VESTING_ACCOUNTS = {
+    GENESIS_ACCOUNTS[allocation][0]: allocation for allocation in (Allocation.TEAM, Allocation.INVESTORS)
 }
 
 
@@ -103,13 +107,49 @@ def _append_one(head: LedgerHead, entry: NewEntry) -> LedgerEntry:
     return LedgerEntry.objects.get(id=first)
 
 
+def _open(amount: int) -> str:
+    return f"{base_units_to_open(amount)} OPEN ({amount} base units)"
+
+
 def _require_funds(account: LedgerAccount, amount: int, *, what: str) -> None:
     balance = selectors.account_balance(account=account)
     if balance < amount:
-        raise errors.InsufficientFunds(
-            f"{what}: {account.key} holds {base_units_to_open(balance)} OPEN ({balance} base units), "
-            f"less than {base_units_to_open(amount)} OPEN ({amount} base units)"
-        )
+        raise errors.InsufficientFunds(f"{what}: {account.key} holds {_open(balance)}, less than {_open(amount)}")
+
+
+def _require_vested(account: LedgerAccount, amount: int) -> None:
+    """Refuse to move more out of a team or investor allocation than the genesis schedule has
+    unlocked by now, counting every earlier transfer out of it, not only this one.
+
+    "Now" is the number of settled epochs (``epoch_next``), the clock that releases the
+    community pool's emission: after N settled epochs the pool has emitted exactly
+    ``unlocked_at(epoch=N)``'s community figure, and the same call gives the vested amounts.
+    """
+    allocation = VESTING_ACCOUNTS.get(account.key)
+    if allocation is None:
+        return
+    schedule = selectors.genesis_schedule()
+    settled = selectors.epoch_next()
+    unlocked = unlocked_at(schedule, epoch=settled)[allocation]
+    moved_out = selectors.account_debited(account=account)
+    if moved_out + amount <= unlocked:
+        return
+    cliff_end = schedule.cliff_months * schedule.epochs_per_month
+    # Epoch k (0-based) is the (k+1)th to settle: the first share vests with epoch cliff_end, the last
+    # with epoch cliff_end + vesting - 1.
+    last_epoch = cliff_end + schedule.vesting_months * schedule.epochs_per_month - 1
+    if settled <= cliff_end:
+        when = f"nothing unlocks before epoch {cliff_end} is settled, then a share with each epoch until epoch {last_epoch}"
+    elif settled <= last_epoch:
+        when = f"a further share unlocks as each epoch is settled, the last with epoch {last_epoch}"
+    else:
+        when = "the whole allocation has unlocked"
+    raise errors.AllocationLocked(
+        f"amount: {account.key} vests on the genesis schedule ({schedule.cliff_months}-month cliff, then "
+        f"linear over {schedule.vesting_months} months): after {settled} settled epochs {_open(unlocked)} is "
+        f"unlocked and {_open(moved_out)} has already moved out, so at most {_open(max(unlocked - moved_out, 0))} "
+        f"can move now, not {_open(amount)}; {when}"
+    )
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -211,7 +251,7 @@ def ledger_transfer(*, source_key: str, destination_key: str, amount: Any, note:
     """Move ``amount`` base units between two existing accounts (an operator's action, e.g.
     funding a consumer from the liquidity allocation). Stake, escrow and reward accounts and the
     community pool (it pays the emission schedule, nothing else) move only through their own
-    services."""
+    services. The team and investor allocations pay out only what has vested (``_require_vested``)."""
     amount = parse_base_units(amount, field="amount")
     guarded = (AccountKind.STAKER, AccountKind.UNBONDING, AccountKind.COMMUNITY_POOL)
     with transaction.atomic():
@@ -226,6 +266,7 @@ def ledger_transfer(*, source_key: str, destination_key: str, amount: Any, note:
                     f"account {account.key!r} cannot take part in a transfer: it moves only by staking or settlement"
                 )
         _require_funds(source, amount, what="amount")
+        _require_vested(source, amount)
         memo = canonical_memo({"note": note} if note else None)
         return _append_one(head, NewEntry(EntryKind.TRANSFER, source.id, destination.id, amount, memo=memo))
 

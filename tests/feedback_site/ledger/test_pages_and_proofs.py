@@ -98,7 +98,7 @@ def test_epoch_and_treasury_pages(paid, make_person):
     assert client.get("/ledger/epochs/9/").status_code == 404
     services.ledger_transfer(source_key="allocation:liquidity", destination_key="treasury", amount=OPEN // 4)
     html = client.get("/ledger/treasury/").content.decode()
-    assert "0.25" in html and "community_pool" in html
+    assert "0.25" in html and "community_pool" in html and "refused beyond what has vested" in html
     assert Client().get("/ledger/wallet/").status_code == 302  # login first
     assert "Wallet" in client.get("/").content.decode()
 

@@ -1,5 +1,5 @@
 """Epoch settlement: conservation, carry-over, refusals that leave the ledger unchanged, policies
-from governance, slashes and the fee split."""
+from governance, slashes, the fee split, and the vesting of the team and investor allocations."""
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,7 +11,13 @@ from feedback_site.ledger.tasks import settle_epoch
 from feedback_site.ledger.verification import ledger_verify
 from simulator.economy.fees import FeeSplitParams
 from simulator.economy.merkle import payouts_root
-from simulator.economy.schedule import Allocation, ScheduleParams, allocation_amounts, emission_for_epoch
+from simulator.economy.schedule import (
+    Allocation,
+    ScheduleParams,
+    allocation_amounts,
+    emission_for_epoch,
+    unlocked_at,
+)
 
 from .conftest import OPEN, balance_of, ledger_state, wallet_balance
 
@@ -210,3 +216,84 @@ def test_entries_of_a_settlement_are_one_block(genesis, make_person, attribute):
         .values_list("kind", flat=True)
     )
     assert kinds == ["emission"] + ["payout"] * 30 + ["epoch_settled"]
+
+
+# --- vesting: the team and investor allocations pay out only what the schedule has unlocked ----
+
+# Months of one epoch, so the 12-month cliff ends after 12 settled epochs and vesting after 48.
+MONTHLY = ScheduleParams(epochs_per_month=1)
+TEAM = "allocation:team"
+
+
+@pytest.fixture
+def monthly_genesis(db):
+    assert services.ledger_genesis(schedule=MONTHLY) is True
+
+
+def settle_empty(epochs: int) -> None:
+    for epoch in range(selectors.epoch_next(), selectors.epoch_next() + epochs):
+        epoch_settle(epoch=epoch, allow_empty=True)
+
+
+def locked_state(*keys: str) -> tuple:
+    return ledger_state(), [balance_of(key) for key in keys]
+
+
+@pytest.mark.parametrize("source, allocation", [(TEAM, Allocation.TEAM), ("allocation:investors", Allocation.INVESTORS)])
+def test_vesting_allocations_are_locked_until_the_cliff_ends(monthly_genesis, source, allocation):
+    settle_empty(12)  # the cliff's last epoch is settled: still nothing unlocked
+    before = locked_state(source, "treasury")
+    assert before[1][0] == allocation_amounts(MONTHLY)[allocation]
+    with pytest.raises(errors.AllocationLocked) as refused:
+        services.ledger_transfer(source_key=source, destination_key="treasury", amount=1)
+    message = refused.value.message
+    assert f"amount: {source} vests on the genesis schedule (12-month cliff, then linear over 36 months)" in message
+    assert "after 12 settled epochs 0 OPEN (0 base units) is unlocked and 0 OPEN (0 base units) has already moved out" in message
+    assert "not 0.000000000000000001 OPEN (1 base units)" in message
+    assert "nothing unlocks before epoch 12 is settled, then a share with each epoch until epoch 47" in message
+    assert locked_state(source, "treasury") == before
+    with pytest.raises(CommandError, match=f"nothing transferred: amount: {source} vests"):
+        call_command("ledger_transfer", source, "treasury", "1")
+    assert locked_state(source, "treasury") == before
+
+
+def test_exactly_what_has_vested_can_move_and_not_one_base_unit_more(monthly_genesis):
+    settle_empty(21)  # 9 of the 36 vesting months have passed
+    unlocked = allocation_amounts(MONTHLY)[Allocation.TEAM] * 9 // 36
+    assert unlocked == unlocked_at(MONTHLY, epoch=21)[Allocation.TEAM] > 0
+    before = locked_state(TEAM, "treasury")
+    with pytest.raises(errors.AllocationLocked, match=rf"so at most .* \({unlocked} base units\) can move now"):
+        services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=unlocked + 1)
+    assert locked_state(TEAM, "treasury") == before
+    services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=unlocked)
+    assert balance_of("treasury") == unlocked
+    assert balance_of(TEAM) == allocation_amounts(MONTHLY)[Allocation.TEAM] - unlocked
+    assert ledger_verify().ok
+
+
+def test_the_sum_of_earlier_transfers_counts_against_what_has_vested(monthly_genesis):
+    settle_empty(13)  # 1 of 36 vesting months
+    unlocked = unlocked_at(MONTHLY, epoch=13)[Allocation.TEAM]
+    part = unlocked * 2 // 5
+    services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=part)
+    services.ledger_transfer(source_key=TEAM, destination_key="allocation:liquidity", amount=part)
+    before = locked_state(TEAM, "treasury", "allocation:liquidity")
+    # A third transfer of the same size is within the unlocked amount on its own, not with the other two.
+    with pytest.raises(errors.AllocationLocked, match=rf"\({2 * part} base units\) has already moved out"):
+        services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=part)
+    assert locked_state(TEAM, "treasury", "allocation:liquidity") == before
+    services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=unlocked - 2 * part)
+    with pytest.raises(errors.AllocationLocked, match="a further share unlocks as each epoch is settled, the last with epoch 47"):
+        services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=1)
+    settle_empty(1)  # the next epoch's share, and only it, becomes available
+    share = unlocked_at(MONTHLY, epoch=14)[Allocation.TEAM] - unlocked
+    with pytest.raises(errors.AllocationLocked):
+        services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=share + 1)
+    services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=share)
+    assert selectors.account_debited(account=selectors.account_by_key(key=TEAM)) == unlocked + share
+
+
+def test_liquidity_moves_freely_at_genesis(genesis):
+    liquidity = allocation_amounts(SCHEDULE)[Allocation.LIQUIDITY]
+    services.ledger_transfer(source_key="allocation:liquidity", destination_key="treasury", amount=liquidity)
+    assert balance_of("treasury") == liquidity and balance_of("allocation:liquidity") == 0

@@ -6,7 +6,11 @@ from feedback_site.ledger.services import ledger_transfer
 
 
 class Command(BaseCommand):
-    help = "Move OPEN between two ledger accounts, e.g. fund a consumer: ledger_transfer allocation:liquidity consumer:c_1a2b 100"
+    help = (
+        "Move OPEN between two ledger accounts, e.g. fund a consumer: ledger_transfer allocation:liquidity "
+        "consumer:c_1a2b 100. allocation:team and allocation:investors pay out only what has vested by the "
+        "settled epochs (the genesis schedule's cliff, then linear), counting every earlier transfer out."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("source", help="key of the account to debit")
