@@ -9,7 +9,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.exceptions import (
+    AuthenticationFailed,
+    ParseError,
+    PermissionDenied,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -168,6 +174,16 @@ class NextComparisonApi(APIView):
         return Response(AssignmentSerializer(selectors.assignment_for_display(assignment=assignment)).data)
 
 
+# What reading a judgment's body can refuse (400, 415) before the service runs.
+BODY_REFUSALS = (ParseError, UnsupportedMediaType, ValidationError)
+
+
+def _judgment_fields(request) -> dict:
+    data = JudgmentInSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
 class SubmitJudgmentApi(APIView):
     authentication_classes = JUDGING_AUTHENTICATION
     permission_classes = JUDGING_PERMISSIONS
@@ -175,16 +191,17 @@ class SubmitJudgmentApi(APIView):
 
     @extend_schema(request=JudgmentInSerializer, responses={201: JudgmentOutSerializer})
     def post(self, request, assignment_id):
-        data = JudgmentInSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         if isinstance(request.user, TokenBearer):
+            token, role = request.user.key, Role.ANNOTATOR.value
             with _token_checked_by_service():
-                judgment = services.judgment_submit_with_token(
-                    token=request.user.key, role=Role.ANNOTATOR.value, assignment_id=assignment_id,
-                    **data.validated_data)
+                # Elsewhere REST framework refuses a bad token before the body is read: answer the same here.
+                with services.token_checked_before(*BODY_REFUSALS, token=token, role=role):
+                    fields = _judgment_fields(request)
+                judgment = services.judgment_submit_with_token(token=token, role=role, assignment_id=assignment_id,
+                                                               **fields)
         else:
             judgment = services.judgment_submit(annotator=request.user, assignment_id=assignment_id,
-                                                **data.validated_data)
+                                                **_judgment_fields(request))
         return Response(JudgmentOutSerializer(judgment).data, status=status.HTTP_201_CREATED)
 
 
@@ -194,9 +211,7 @@ class ReviseJudgmentApi(APIView):
 
     @extend_schema(request=JudgmentInSerializer, responses={201: JudgmentOutSerializer})
     def post(self, request, judgment_id):
-        data = JudgmentInSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        judgment = services.judgment_revise(annotator=request.user, judgment_id=judgment_id, **data.validated_data)
+        judgment = services.judgment_revise(annotator=request.user, judgment_id=judgment_id, **_judgment_fields(request))
         return Response(JudgmentOutSerializer(judgment).data, status=status.HTTP_201_CREATED)
 
 

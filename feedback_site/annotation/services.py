@@ -7,6 +7,7 @@ Every service is keyword-only and atomic: it either does all of its work or rais
 import logging
 import random
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -260,6 +261,20 @@ def assignment_next_with_token(*, token: str, role: str, datanet_slug: str, now=
     return _served(row[3:], annotator_id=user_id, annotator=None, datanet=lambda: Datanet.objects.get(pk=datanet_id))
 
 
+@contextmanager
+def token_checked_before(*refusals: type[Exception], token: str, role: str):
+    """Lets one of `refusals` (a malformed request) through only once the token and its role have passed, so that
+    a bad token answers 401 and a missing role 403 before anything about the body, as where REST framework checks
+    the token first. Only a refused request pays for the extra round trip (`annotation_token_user`, migration 0004)."""
+    try:
+        yield
+    except refusals:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT auth FROM annotation_token_user(%s::varchar, %s::varchar)", [token, role])
+            _refuse_token(cursor.fetchone()[0], role)
+        raise
+
+
 def _refuse_token(auth: str, role: str) -> None:
     if auth == "bad_token":
         raise errors.TokenRejected("Invalid token.")
@@ -490,11 +505,12 @@ def judgment_submit_with_token(*, token: str, role: str, assignment_id: int, cho
     """`judgment_submit` for an API token, on PostgreSQL: the token and its role are checked in the same round
     trip as the judgment is recorded (`annotation_token_submit`, migration 0004). Raises TokenRejected or
     RoleMissing, then what `judgment_submit` raises."""
-    strength, rationale, edited_reply, time_spent_ms = _validated_judgment_fields(
-        choice_shown=choice, strength=strength, rationale=rationale, edited_reply=edited_reply, time_spent_ms=time_spent_ms
-    )
+    with token_checked_before(errors.InvalidInput, token=token, role=role):
+        strength, rationale, edited_reply, time_spent_ms = _validated_judgment_fields(
+            choice_shown=choice, strength=strength, rationale=rationale, edited_reply=edited_reply,
+            time_spent_ms=time_spent_ms)
+        key = _check_idempotency_key(idempotency_key)
     now = now or timezone.now()
-    key = _check_idempotency_key(idempotency_key)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT * FROM annotation_token_submit(%s::varchar, %s::varchar, %s::bigint, %s::varchar, %s::varchar,"

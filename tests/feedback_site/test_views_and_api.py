@@ -193,6 +193,23 @@ def test_judging_endpoints_refuse_bad_tokens_and_roles_and_change_nothing(make_a
     other.is_active = False
     other.save(update_fields=["is_active"])
     assert quitter.get(next_url).status_code == 401
+
+    # A bad token or role answers before a malformed body does, whichever check finds the body wrong:
+    # REST framework's parser or serializer, or the service (a rationale over its limit).
+    malformed = [
+        dict(body, choice="C"), dict(body, strength=4), dict(body, time_spent_ms=-1),
+        dict(body, rationale="x" * (services.MAX_RATIONALE_CHARS + 1)), "{not json",
+    ]
+    for bad_body in malformed:
+        sent = {"data": bad_body, "content_type": "application/json"} if isinstance(bad_body, str) else {
+            "data": bad_body, "format": "json"}
+        for client, status_code in ((forged, 401), (quitter, 401), (api_for(engineer), 403), (api_for(annotator), 400)):
+            answer = client.post(submit_url, **sent)
+            assert answer.status_code == status_code, (bad_body, status_code, answer.data)
+            if status_code == 401:
+                assert answer["WWW-Authenticate"] == "Token"
+    for client, status_code in ((forged, 401), (api_for(engineer), 403), (api_for(annotator), 415)):
+        assert client.post(submit_url, body).status_code == status_code  # multipart: not a body this endpoint reads
     assert Assignment.objects.count() == 1 and Judgment.objects.count() == 0  # nothing written by a refusal
 
     assert api_for(admin).get(next_url).status_code == 200  # a superuser holds every role
