@@ -1,12 +1,15 @@
-"""Export of a snapshot with 1,000,000 judgments to TRL JSONL: time and peak memory.
+"""Export of a snapshot with 1,000,000 judgments to TRL JSONL, and the freezing of one: time and peak memory.
 
-    .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--runs 3]
+    .venv/bin/python benchmarks/bench_export.py [--judgments 1000000] [--runs 3] [--aggregation majority]
 
 Builds a throwaway database (SQLite in a temp folder, or the PostgreSQL of DATABASE_URL, in a
 database of its own) with k=3 judgments per comparison, then exports in a child process per run so
 that each peak RSS is that export's own. Baseline, measured in the same run: a plain scan of the
 same judgment rows (no grouping, no JSON), and the same export at a tenth of the size, to show that
 memory stays flat. Targets: under 60 s and under 500 MB at 1,000,000 judgments.
+
+Then `snapshot_create` on the same database (it hashes both exports and measures agreement), against the
+export alone as its baseline.
 """
 
 import argparse
@@ -69,12 +72,23 @@ def build(n_judgments: int, datanet_name: str) -> None:
     print(f"  snapshot {snapshot.id}: {snapshot.counts['judgment_events']:,} judgments", flush=True)
 
 
-def child(mode: str, datanet_name: str, out: str) -> None:
-    import resource
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries it over fork and exec, so every child would report at
+    least the size of the parent that built the database."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
 
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(mode: str, datanet_name: str, out: str, aggregation: str) -> None:
     from _django import setup
 
     setup()
+    from feedback_site.annotation import services
     from feedback_site.annotation.exports import snapshot_export
     from feedback_site.annotation.models import Judgment, Snapshot
 
@@ -82,16 +96,18 @@ def child(mode: str, datanet_name: str, out: str) -> None:
     started = time.perf_counter()
     if mode == "scan":
         rows = sum(1 for _ in Judgment.objects.filter(datanet_id=snapshot.datanet_id).order_by("comparison_id", "id").values_list("id", "comparison_id", "choice").iterator(chunk_size=5000))
+    elif mode == "snapshot":
+        rows = services.snapshot_create(datanet=snapshot.datanet, aggregation=aggregation).counts["trl_rows"]
     else:
         snapshot_export(snapshot=snapshot, export_format="trl", out=Path(out))
         rows = sum(1 for _ in open(out, "rb"))
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb()}))
 
 
-def run_child(mode, datanet_name, out, env) -> dict:
+def run_child(mode, datanet_name, out, env, aggregation="majority") -> dict:
     result = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--datanet", datanet_name, "--out", out],
+        [sys.executable, __file__, "--child", mode, "--datanet", datanet_name, "--out", out, "--aggregation", aggregation],
         env=env, capture_output=True, text=True, check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -101,12 +117,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--judgments", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--aggregation", default="majority", help="the aggregation snapshot_create is measured with")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--datanet", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.datanet, args.out)
+        child(args.child, args.datanet, args.out, args.aggregation)
         return
 
     from _django import median, setup
@@ -126,8 +143,10 @@ def main() -> None:
     build(large, "bench-large")
 
     results = {}
-    for name, mode, datanet in (("scan (baseline)", "scan", "bench-large"), ("export 1/10", "export", "bench-small"), ("export", "export", "bench-large")):
-        runs = [run_child(mode, datanet, str(tmp / "out.jsonl"), env) for _ in range(args.runs)]
+    measured = (("scan (baseline)", "scan", "bench-large"), ("export 1/10", "export", "bench-small"), ("export", "export", "bench-large"),
+                ("snapshot_create", "snapshot", "bench-large"))
+    for name, mode, datanet in measured:
+        runs = [run_child(mode, datanet, str(tmp / "out.jsonl"), env, args.aggregation) for _ in range(args.runs)]
         results[name] = {
             "seconds": median([r["seconds"] for r in runs]),
             "peak_rss_mb": median([r["peak_rss_mb"] for r in runs]),
@@ -140,6 +159,9 @@ def main() -> None:
     full, tenth, scan = results["export"], results["export 1/10"], results["scan (baseline)"]
     print(f"\nexport / plain scan of the same rows: {full['seconds'] / scan['seconds']:.2f}x time")
     print(f"memory at full size / at a tenth: {full['peak_rss_mb'] / tenth['peak_rss_mb']:.2f}x (flat is about 1)")
+    snapshot = results["snapshot_create"]
+    print(f"snapshot_create ({args.aggregation}) / export: {snapshot['seconds'] / full['seconds']:.2f}x time, "
+          f"{snapshot['peak_rss_mb'] / full['peak_rss_mb']:.2f}x peak RSS")
     print(f"targets: under 60 s ({'met' if full['seconds'] < 60 else 'NOT met'}), under 500 MB ({'met' if full['peak_rss_mb'] < 500 else 'NOT met'})")
 
 

@@ -40,7 +40,7 @@ One row per judgment event, revisions included, as specified in
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
@@ -186,15 +186,15 @@ def _reliability_row(cid, prompt, text_a, text_b, current, stats: TrlStats, esti
     }
 
 
-def _reliability_estimate(datanet_id: int, cutoff: int, excluded: frozenset[str]) -> dict[int, tuple[str | None, dict]]:
-    """Dawid-Skene label and posterior of every judged comparison of the snapshot."""
-    from rlhf.quality import dawid_skene_estimate
+def _reliability_estimate(datanet_id: int, judgments) -> dict[int, tuple[str | None, dict]]:
+    """Dawid-Skene label and posterior of every judged comparison (`judgments`: quality records or their table)."""
+    from rlhf.quality import dawid_skene_estimate, judgment_table
 
-    records = judgment_quality_records(datanet_id, cutoff, excluded)
-    if not records:
+    table = judgment_table(judgments)
+    if not table.size:
         return {}
     gold = {str(c): g for c, g in Comparison.objects.filter(datanet_id=datanet_id).exclude(gold_choice="").values_list("id", "gold_choice")}
-    result = dawid_skene_estimate(records, gold)
+    result = dawid_skene_estimate(table, gold)
     return {int(cid): (label.label, label.posterior) for cid, label in result.comparisons.items()}
 
 
@@ -220,65 +220,84 @@ def _each_rows(cid, prompt, text_a, text_b, current: list[JudgmentRow], stats: T
         }
 
 
-def trl_rows(snapshot: Snapshot, *, aggregation: str | None = None, stats: TrlStats | None = None) -> Iterator[dict]:
-    """TRL preference rows of the snapshot, in comparison order, by the rules in this module's docstring."""
-    aggregation = aggregation or snapshot.metadata.get("aggregation", "majority")
+def _checked_aggregation(aggregation: str) -> str:
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {aggregation!r}")
+    return aggregation
+
+
+def trl_rows(snapshot: Snapshot, *, aggregation: str | None = None, stats: TrlStats | None = None) -> Iterator[dict]:
+    """TRL preference rows of the snapshot, in comparison order, by the rules in this module's docstring."""
+    aggregation = _checked_aggregation(aggregation or snapshot.metadata.get("aggregation", "majority"))
     stats = stats if stats is not None else TrlStats()
     datanet_id, cutoff, excluded = _snapshot_scope(snapshot)
-    estimate = _reliability_estimate(datanet_id, cutoff, excluded) if aggregation == "reliability" else None
+    estimate = _reliability_estimate(datanet_id, judgment_quality_records(datanet_id, cutoff, excluded)) if aggregation == "reliability" else None
+    yield from _trl_rows(datanet_id, cutoff, excluded, aggregation, stats, estimate)
+
+
+def _trl_rows(datanet_id: int, cutoff: int, excluded: frozenset[str], aggregation: str, stats: TrlStats, estimate) -> Iterator[dict]:
     texts = _comparisons(datanet_id)
     for cid, events in groupby(_judgments(datanet_id, cutoff), key=lambda j: j.comparison_id):
-        current = current_judgments(events, excluded)
-        if not current:
-            continue
-        # Both streams are ordered by comparison id: advance the text stream to this comparison.
-        text_row = next((row for row in texts if row[0] == cid), None)
-        if text_row is None:
-            raise RuntimeError(f"comparison {cid} has judgments but is not in its Datanet")
-        _, prompt, text_a, text_b = text_row
-        stats.comparisons_judged += 1
-        stats.current_judgments += len(current)
-        if aggregation != "each":
-            if aggregation == "majority":
-                row = _majority_row(cid, prompt, text_a, text_b, current, stats)
-            else:
-                row = _reliability_row(cid, prompt, text_a, text_b, current, stats, estimate)
-            if row is not None:
-                stats.rows += 1
-                yield row
+        yield from _comparison_trl_rows(cid, current_judgments(events, excluded), texts, aggregation, stats, estimate)
+
+
+def _comparison_trl_rows(cid, current: list[JudgmentRow], texts: Iterator[tuple], aggregation: str, stats: TrlStats, estimate) -> Iterator[dict]:
+    """The TRL rows of one comparison's current judgments; `texts` is the comparison stream, advanced to `cid`."""
+    if not current:
+        return
+    # Both streams are ordered by comparison id: advance the text stream to this comparison.
+    text_row = next((row for row in texts if row[0] == cid), None)
+    if text_row is None:
+        raise RuntimeError(f"comparison {cid} has judgments but is not in its Datanet")
+    _, prompt, text_a, text_b = text_row
+    stats.comparisons_judged += 1
+    stats.current_judgments += len(current)
+    if aggregation != "each":
+        if aggregation == "majority":
+            row = _majority_row(cid, prompt, text_a, text_b, current, stats)
         else:
-            for row in _each_rows(cid, prompt, text_a, text_b, current, stats):
-                stats.rows += 1
-                yield row
+            row = _reliability_row(cid, prompt, text_a, text_b, current, stats, estimate)
+        if row is not None:
+            stats.rows += 1
+            yield row
+    else:
+        for row in _each_rows(cid, prompt, text_a, text_b, current, stats):
+            stats.rows += 1
+            yield row
 
 
 def _iso(moment) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _datanet_name(datanet_id: int) -> str:
+    return Datanet.objects.filter(pk=datanet_id).values_list("name", flat=True).get()
+
+
 def feedback_log_rows(snapshot: Snapshot) -> Iterator[dict]:
     """Every judgment event of the snapshot, revisions included, in the feedback-log schema."""
     datanet_id, cutoff, excluded = _snapshot_scope(snapshot)
-    datanet_name = Datanet.objects.filter(pk=datanet_id).values_list("name", flat=True).get()
+    datanet_name = _datanet_name(datanet_id)
     for j in _judgments(datanet_id, cutoff):
-        if j.contributor in excluded:
-            continue
-        yield {
-            "schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
-            "judgment_id": j.id,
-            "annotator": j.contributor,
-            "datanet": datanet_name,
-            "comparison_id": j.comparison_id,
-            "choice": j.choice,
-            "strength": STRENGTHS[j.strength - 1],
-            "shown_left": j.shown_left,
-            "time_spent_ms": j.time_spent_ms,
-            "served_at": _iso(j.served_at),
-            "submitted_at": _iso(j.submitted_at),
-            "revision_of": j.revision_of,
-        }
+        if j.contributor not in excluded:
+            yield _log_row(j, datanet_name)
+
+
+def _log_row(j: JudgmentRow, datanet_name: str) -> dict:
+    return {
+        "schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
+        "judgment_id": j.id,
+        "annotator": j.contributor,
+        "datanet": datanet_name,
+        "comparison_id": j.comparison_id,
+        "choice": j.choice,
+        "strength": STRENGTHS[j.strength - 1],
+        "shown_left": j.shown_left,
+        "time_spent_ms": j.time_spent_ms,
+        "served_at": _iso(j.served_at),
+        "submitted_at": _iso(j.submitted_at),
+        "revision_of": j.revision_of,
+    }
 
 
 def encode_row(row: dict) -> bytes:
@@ -314,28 +333,30 @@ class SnapshotDigest:
 def snapshot_digest(
     *, datanet: Datanet, cutoff_judgment_id: int, excluded: list[str] | None = None, aggregation: str = "majority"
 ) -> SnapshotDigest:
-    """Hashes both exports of the would-be snapshot: the content hash covers exactly what is exported."""
-    probe = Snapshot(
-        datanet=datanet,
-        cutoff_judgment_id=cutoff_judgment_id,
-        metadata={"excluded_contributors": excluded or [], "aggregation": aggregation},
-    )
+    """Hashes both exports of the would-be snapshot: the content hash covers exactly what is exported.
+
+    The hashes are those of the bytes `snapshot_export` writes. Both exports list the judgments in (comparison, id)
+    order, so one read of them feeds the log hash, the counts, the TRL hash and the records of the agreement measure.
+    A reliability export is the exception: its labels come from a Dawid-Skene fit over every judgment, known only
+    after that read, so its rows are hashed in a second read, the fit taking the first read's records.
+    """
+    from rlhf.quality import judgment_table, krippendorff_alpha
+
+    aggregation = _checked_aggregation(aggregation)
+    datanet_id, cutoff, excluded_set = datanet.id, cutoff_judgment_id, frozenset(excluded or [])
     stats = TrlStats()
-    trl_sha = write_jsonl(trl_rows(probe, stats=stats), None)
-    events = 0
-    annotators: set[str] = set()
-
-    def counted(rows):
-        nonlocal events
-        for row in rows:
-            events += 1
-            annotators.add(row["annotator"])
-            yield row
-
-    log_sha = write_jsonl(counted(feedback_log_rows(probe)), None)
-    agreement = _snapshot_alpha(datanet.id, cutoff_judgment_id, frozenset(excluded or []))
+    read = _DigestRead()
+    trl_in_read = aggregation if aggregation != "reliability" else None
+    table = judgment_table(_quality_records(_digest_read(datanet_id, cutoff, excluded_set, trl_in_read, stats, read)))
+    if trl_in_read:
+        trl_sha = read.trl.hexdigest()
+    else:
+        estimate = _reliability_estimate(datanet_id, table)
+        trl_sha = write_jsonl(_trl_rows(datanet_id, cutoff, excluded_set, aggregation, stats, estimate), None)
+    log_sha = read.log.hexdigest()
+    agreement = {"krippendorff_alpha": krippendorff_alpha(table, seed=0).as_dict()}
     content_hash = hashlib.sha256(f"trl:{trl_sha}\nlog:{log_sha}\n".encode()).hexdigest()
-    counts = {**stats.as_dict(), "judgment_events": events, "annotators": len(annotators)}
+    counts = {**stats.as_dict(), "judgment_events": read.events, "annotators": len(read.annotators)}
     metadata = {
         "trl_export_version": TRL_EXPORT_VERSION,
         "feedback_log_schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
@@ -348,21 +369,54 @@ def snapshot_digest(
     return SnapshotDigest(content_hash=content_hash, counts=counts, metadata=metadata)
 
 
-def _snapshot_alpha(datanet_id: int, cutoff: int, excluded: frozenset[str]) -> dict:
-    """Krippendorff's alpha (with its bootstrap interval) over the snapshot's own judgments."""
-    from rlhf.quality import krippendorff_alpha
+@dataclass
+class _DigestRead:
+    """What `_digest_read` accumulates besides the events it yields."""
 
-    return {"krippendorff_alpha": krippendorff_alpha(judgment_quality_records(datanet_id, cutoff, excluded), seed=0).as_dict()}
+    log: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    trl: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    events: int = 0
+    annotators: set[str] = field(default_factory=set)
+
+
+def _digest_read(
+    datanet_id: int, cutoff: int, excluded: frozenset[str], trl_aggregation: str | None, stats: TrlStats, read: _DigestRead
+) -> Iterator[JudgmentRow]:
+    """One read of the snapshot's judgments: yields the events of the feedback log and, on the way, hashes their log
+    rows (and, given an aggregation, each comparison's TRL rows) into `read`.
+
+    `read` is complete once the events are exhausted. Handing them straight to `judgment_table` (as quality records)
+    keeps them from ever being held as a list.
+    """
+    datanet_name = _datanet_name(datanet_id)
+    texts = _comparisons(datanet_id)
+    for cid, group in groupby(_judgments(datanet_id, cutoff), key=lambda j: j.comparison_id):
+        events = [j for j in group if j.contributor not in excluded]  # one comparison's: a handful
+        for j in events:
+            read.log.update(encode_row(_log_row(j, datanet_name)))
+            read.events += 1
+            read.annotators.add(j.contributor)
+            yield j
+        if trl_aggregation:
+            for row in _comparison_trl_rows(cid, current_judgments(events, excluded), texts, trl_aggregation, stats, None):
+                read.trl.update(encode_row(row))
 
 
 def judgment_quality_records(datanet_id: int, cutoff: int, excluded: frozenset[str] = frozenset()) -> list[dict]:
     """The snapshot's judgment events as `rlhf.quality` reads them (it keeps each annotator's latest per comparison)."""
-    return [
-        {"comparison_id": str(j.comparison_id), "annotator_id": j.contributor, "choice": j.choice, "strength": j.strength,
-         "shown_left": j.shown_left, "time_spent_ms": j.time_spent_ms}
-        for j in _judgments(datanet_id, cutoff)
-        if j.contributor not in excluded
-    ]
+    return list(_quality_records(j for j in _judgments(datanet_id, cutoff) if j.contributor not in excluded))
+
+
+def _quality_records(events: Iterable[JudgmentRow]) -> Iterator[dict]:
+    """Records of events in comparison order. They share one id string per comparison and per annotator: the
+    estimators hold every record until their table is built, and a million copies of the same strings add up."""
+    names: dict[str, str] = {}
+    comparison_id, comparison = None, ""
+    for j in events:
+        if j.comparison_id != comparison_id:
+            comparison_id, comparison = j.comparison_id, str(j.comparison_id)
+        yield {"comparison_id": comparison, "annotator_id": names.setdefault(j.contributor, j.contributor), "choice": j.choice,
+               "strength": j.strength, "shown_left": j.shown_left, "time_spent_ms": j.time_spent_ms}
 
 
 EXPORT_FORMATS = ("trl", "hf", "log")

@@ -4,7 +4,12 @@ import pytest
 from django.core.management import call_command
 
 from feedback_site.annotation import errors, services
-from feedback_site.annotation.exports import feedback_log_rows, snapshot_export, trl_rows
+from feedback_site.annotation.exports import (
+    feedback_log_rows,
+    judgment_quality_records,
+    snapshot_export,
+    trl_rows,
+)
 from feedback_site.annotation.models import AppendOnlyError, Comparison
 from simulator.feedback_log import read_feedback_log, validation_errors
 
@@ -104,6 +109,37 @@ def test_exported_files_match_the_snapshot_hash_and_the_log_schema(datanet_with,
     assert len(rows) == 6 and all(not validation_errors(r) for r in rows)
     assert {r["annotator"] for r in rows} == {a.contributor.pseudonym for a in three}
     assert all(r["shown_left"] in ("a", "b") and r["time_spent_ms"] == 1500 for r in rows)
+
+
+@pytest.mark.parametrize("aggregation", ["majority", "reliability", "each"])
+def test_snapshot_digest_is_what_the_separate_exports_give(datanet_with, make_annotator, engineer, tmp_path, aggregation):
+    import hashlib
+
+    from feedback_site.quality import services as quality
+    from rlhf.quality import krippendorff_alpha
+
+    people = [make_annotator(n) for n in ("ann", "bob", "cat", "dan")]
+    datanet = datanet_with(n=4, annotators=people, overlap=4)
+    made = {}
+    for person, choices in zip(people, ["AABt", "ABBx", "BBAt", "AAAB"], strict=True):
+        for i, choice in enumerate(choices):
+            made[person, i] = judge(person, datanet, choice={"t": "tie", "x": "both_bad"}.get(choice, choice), strength=1 + i % 3)
+    services.judgment_revise(annotator=people[0], judgment_id=made[people[0], 1].id, choice="B", strength=3, time_spent_ms=9)
+    quality.exclusion_add(datanet=datanet, pseudonym=people[3].contributor.pseudonym, reason="test", by=engineer)
+    snapshot = services.snapshot_create(datanet=datanet, aggregation=aggregation)
+    assert snapshot.metadata["excluded_contributors"] == [people[3].contributor.pseudonym]
+
+    trl = snapshot_export(snapshot=snapshot, export_format="trl", out=tmp_path / "trl.jsonl").read_bytes()
+    log = snapshot_export(snapshot=snapshot, export_format="log", out=tmp_path / "log.jsonl").read_bytes()
+    trl_sha, log_sha = hashlib.sha256(trl).hexdigest(), hashlib.sha256(log).hexdigest()
+    assert (snapshot.metadata["trl_sha256"], snapshot.metadata["log_sha256"]) == (trl_sha, log_sha)
+    assert snapshot.content_hash == hashlib.sha256(f"trl:{trl_sha}\nlog:{log_sha}\n".encode()).hexdigest()
+    events = [json.loads(line) for line in log.splitlines()]
+    assert snapshot.counts["judgment_events"] == len(events) == 13  # 16 judgments and a revision, less dan's 4
+    assert snapshot.counts["annotators"] == len({e["annotator"] for e in events}) == 3
+    assert snapshot.counts["trl_rows"] == len(trl.splitlines()) == len(list(trl_rows(snapshot)))
+    records = judgment_quality_records(datanet.id, snapshot.cutoff_judgment_id, frozenset(snapshot.metadata["excluded_contributors"]))
+    assert snapshot.metadata["agreement"]["krippendorff_alpha"] == krippendorff_alpha(records, seed=0).as_dict()
 
 
 def test_hf_export_loads_with_datasets(datanet_with, three, tmp_path):
