@@ -53,6 +53,9 @@ def parse_arguments() -> argparse.Namespace:
                         help="Populations of the detection study (0 skips it).")
     parser.add_argument("--study-overlaps", default=",".join(map(str, defaults.study_overlaps)),
                         help="Values of k in the detection study.")
+    parser.add_argument("--study-control-noise", default=",".join(map(str, defaults.study_control_noise)),
+                        help="Label noises of the detection study's control, a truth the head can represent "
+                             "(e.g. 0,0.3; '' skips it).")
     parser.add_argument("--embedding-cache-dir", help="Embedding cache (default: the user's cache).")
     parser.add_argument("--work-dir", help="Where run folders go (default: a temporary folder).")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="Seed.")
@@ -81,6 +84,7 @@ def main() -> int:
         scaling_fractions=tuple(float(share) for share in args.scaling.split(",") if share), l2=args.l2,
         head_features=args.head_features,
         study_seeds=args.study_seeds, study_overlaps=tuple(int(k) for k in args.study_overlaps.split(",") if k),
+        study_control_noise=tuple(float(noise) for noise in args.study_control_noise.split(",") if noise),
         embedding_cache_dir=args.embedding_cache_dir, work_dir=args.work_dir, seed=args.seed,
         profile_copies=tuple(int(m) for m in args.profile_copies.split(",") if m) if args.profile else (),
         profile_copy_sample=args.profile_copy_sample)

@@ -11,6 +11,16 @@ could detect).
 
     study = detection_study(pool_features, eval_differences, pool, truth, settings)
     study["3"]["influence_auc"]["mean"]
+
+The control separates the method from the model. On the real labels a head on frozen MiniLM embeddings predicts
+the recorded choice about 0.60 of the time, so a contributor's labels say little the head can check. Under
+`representable_truth` the same comparisons get a truth such a head can learn (the side a head fitted to every
+true label prefers), with a share `noise` of labels flipped so that the best accuracy is about 1 - noise: with
+noise 0.25-0.30 it stands for a reward model as good as published ones on HH-RLHF (0.69-0.75), with the same
+populations, credit rules and method.
+
+    control_truth, control_eval = representable_truth(pool_features, eval_differences, truth, noise=0.3, seed=0)
+    detection_study(pool_features, control_eval, pool, control_truth, settings)
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rlhf.attribution.influence import roc_auc
+from rlhf.config import L2_GRID
 
 HARMFUL_KINDS = ("random", "flip")
 
@@ -60,6 +71,33 @@ def detection_study(pool_features: Mapping[str, tuple[np.ndarray, np.ndarray]], 
                for name in ("influence_auc", "retraining_auc", "heldout_accuracy", "l2")},
         }
     return results
+
+
+def representable_truth(pool_features: Mapping[str, tuple[np.ndarray, np.ndarray]], eval_differences: np.ndarray,
+                        truth: Mapping[str, str], *, noise: float, seed: int,
+                        l2_grid: Sequence[float] = L2_GRID) -> tuple[dict[str, str], np.ndarray]:
+    """A truth the head can represent, on the same comparisons: (pool comparison id -> "a" or "b", the held-out
+    differences re-oriented chosen - rejected). A head is fitted to the true labels of the pool and the held-out
+    set together (L2 by cross-validation); its preferred side is the new truth, then each label (pool and held
+    out) is flipped with probability `noise`, seeded."""
+    from rlhf.linear_head import bradley_terry_fit, l2_cross_validated
+
+    if not 0.0 <= noise < 0.5:
+        raise ValueError(f"noise must be in [0, 0.5), got {noise}: at 0.5 the truth is a coin")
+    ids = sorted(pool_features)
+    missing = [cid for cid in ids if cid not in truth]
+    if missing:
+        raise ValueError(f"truth lacks {len(missing)} pool comparisons, e.g. {missing[0]!r}")
+    a_minus_b = np.array([pool_features[cid][0] - pool_features[cid][1] for cid in ids])
+    oriented = np.vstack([np.where(np.array([truth[cid] == "a" for cid in ids])[:, None], a_minus_b, -a_minus_b),
+                          eval_differences])
+    groups = ids + [f"held-out-{index}" for index in range(len(eval_differences))]
+    weights, _ = bradley_terry_fit(oriented, l2=l2_cross_validated(oriented, groups, grid=l2_grid, seed=seed).l2)
+    flipped = np.random.default_rng([seed, 13]).random(len(ids) + len(eval_differences)) < noise
+    a_wins = (a_minus_b @ weights > 0) != flipped[:len(ids)]
+    keep = (eval_differences @ weights > 0) != flipped[len(ids):]
+    return ({cid: "a" if wins else "b" for cid, wins in zip(ids, a_wins, strict=True)},
+            np.where(keep[:, None], eval_differences, -eval_differences))
 
 
 def _spread(values: Sequence[float]) -> dict[str, Any]:

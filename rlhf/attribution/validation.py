@@ -150,6 +150,10 @@ class ValidationConfig:
         "spread of detection AUC across populations and overlaps; 0 skips it.")})
     study_overlaps: tuple[int, ...] = field(default=(1, 3, 5), metadata={
         "help": "Overlaps k of the detection study: more judgments per contributor, more evidence about each."})
+    study_control_noise: tuple[float, ...] = field(default=(), metadata={"help": (
+        "Label noise of the detection study's control (rlhf.attribution.detection_study.representable_truth): "
+        "the same study under a truth the head can learn up to about 1 - noise, e.g. 0.3 for a reward model as "
+        "good as published ones on HH-RLHF; () skips it.")})
     profile_copies: tuple[int, ...] = field(default=(), metadata={"help": (
         "Copy counts m (> 1) for the attribution profile's duplicate experiment: m accounts give one judgment's "
         "label to the same comparison, the head is retrained with them (rlhf.attribution.profile); () skips it.")})
@@ -174,6 +178,10 @@ class ValidationConfig:
         if any(m < 2 for m in self.profile_copies) or self.profile_copy_sample < 1:
             raise ValueError(f"profile_copies must be counts >= 2 (got {self.profile_copies}) and "
                              f"profile_copy_sample >= 1 (got {self.profile_copy_sample})")
+        if any(not 0 <= noise < 0.5 for noise in self.study_control_noise) or (
+                self.study_control_noise and not self.study_seeds):
+            raise ValueError(f"study_control_noise must be in [0, 0.5) (got {self.study_control_noise}) and needs "
+                             f"study_seeds > 0 (got {self.study_seeds})")
 
 
 @dataclass
@@ -221,13 +229,14 @@ def validation_run(config: ValidationConfig | None = None, *,
         results["overlaps"][str(overlap)]["l2_choice"] = scenario.l2_choice
     if config.study_seeds:
         say(f"detection study: {config.study_seeds} populations at k = {config.study_overlaps}")
-        results["detection_study"] = _detection_study(config, pool, truth, eval_rows)
+        results.update(_detection_study(config, pool, truth, eval_rows, say))
     return results
 
 
 def _detection_study(config: ValidationConfig, pool: list[Comparison], truth: Mapping[str, str],
-                     eval_rows: list[PreferenceRow]) -> dict[str, Any]:
-    from rlhf.attribution.detection_study import StudySettings, detection_study
+                     eval_rows: list[PreferenceRow], say: Callable[[str], Any]) -> dict[str, Any]:
+    """`detection_study` on the real labels and, for each `study_control_noise`, under its control truth."""
+    from rlhf.attribution.detection_study import StudySettings, detection_study, representable_truth
     from rlhf.linear_head import EmbeddingCache, TextEncoder, default_cache_dir, pair_features, text_features
 
     encoder = TextEncoder(None, max_length=config.encoder_max_length, device="cpu")
@@ -242,7 +251,14 @@ def _detection_study(config: ValidationConfig, pool: list[Comparison], truth: Ma
                              honest_accuracy=config.honest_accuracy, flip_accuracy=config.flip_accuracy,
                              l2=config.l2, l2_grid=config.l2_grid)
     features = {c.comparison_id: (sides[i], sides[len(pool) + i]) for i, c in enumerate(pool)}
-    return detection_study(features, chosen - rejected, pool, truth, settings)
+    results = {"detection_study": detection_study(features, chosen - rejected, pool, truth, settings)}
+    for noise in config.study_control_noise:
+        say(f"detection study control: a truth the head can represent, label noise {noise:g}")
+        control_truth, control_eval = representable_truth(features, chosen - rejected, truth, noise=noise,
+                                                          seed=config.seed, l2_grid=config.l2_grid)
+        results.setdefault("detection_study_control", {})[f"{noise:g}"] = detection_study(
+            features, control_eval, pool, control_truth, settings)
+    return results
 
 
 def _scenario(config: ValidationConfig, pool: list[Comparison], truth: Mapping[str, str],
@@ -554,6 +570,12 @@ def validation_table(results: dict[str, Any]) -> str:
             f"{len(study['seeds'])} populations): influence-exact AUC {_study_cell(study['influence_auc'])}, "
             f"retraining AUC {_study_cell(study['retraining_auc'])}, head held-out accuracy "
             f"{study['heldout_accuracy']['mean']:.3f}")
+    for noise, control in results.get("detection_study_control", {}).items():
+        for k, study in control.items():
+            notes.append(
+                f"control (a truth the head can represent, label noise {noise}) k={k}: influence-exact AUC "
+                f"{_study_cell(study['influence_auc'])}, retraining AUC {_study_cell(study['retraining_auc'])}, "
+                f"head held-out accuracy {study['heldout_accuracy']['mean']:.3f}")
     for k in overlaps:
         figures = results["overlaps"][k]
         notes.append(f"k={k}: {figures['rows']} training rows from {figures['contributors']} contributors "
