@@ -7,6 +7,9 @@ memory does not grow with the number of entries:
 - the shape of each entry (kind, accounts, amount) and genesis before anything moves;
 - balances: no entry overdraws its debit account, and at the end all balances add up to the
   supply created at genesis (conservation);
+- vesting: everything moved out of the team and investor allocations up to each entry stays
+  within what the schedule recorded at genesis has unlocked after the epochs settled before it
+  (the rule ``ledger_transfer`` enforces, checked here on entries that came another way);
 - every epoch's Merkle root, recomputed from its payout entries (they come as one block before
   the epoch's ``epoch_settled`` record) and compared with the root in that record, and the
   record's totals with the ``EpochSettlement`` row;
@@ -35,9 +38,11 @@ from pathlib import Path
 from django.db import connection, transaction
 
 from simulator.economy.merkle import payouts_root
+from simulator.economy.schedule import Allocation, ScheduleParams, unlocked_at
 
 from .chain import LINE_COLUMNS, ZERO_HASH, copy_unescape
 from .models import RECORD_KINDS, EntryKind, EpochSettlement, LedgerAccount, LedgerEntry, LedgerHead
+from .services import VESTING_ACCOUNTS
 
 CHUNK_ROWS = 20_000
 # Epochs with at least this many payouts have their Merkle root computed in a second process
@@ -107,9 +112,23 @@ def entry_lines(last_entry_id: int) -> Iterator[bytes]:
 
 
 class _Checker:
-    def __init__(self, report: VerificationReport, account_keys: dict[int, str] | None) -> None:
+    def __init__(
+        self,
+        report: VerificationReport,
+        account_keys: dict[int, str] | None,
+        vesting_accounts: dict[int, tuple[str, Allocation]],
+    ) -> None:
         self.report = report
         self.account_keys = account_keys  # None: roots are not checked
+        # Team and investor allocations by account id: (key, allocation), and what has moved out.
+        self.vesting_accounts = vesting_accounts
+        self.vesting_debited: dict[int, int] = dict.fromkeys(vesting_accounts, 0)
+        self.vesting_broken: set[int] = set()
+        self.schedule: ScheduleParams | None = None  # from the first genesis entry's memo
+        # Epochs settled so far along the chain, as ``selectors.epoch_next`` counts them: the
+        # highest epoch with an epoch_settled record, plus one.
+        self.settled = 0
+        self.unlocked: tuple[int, dict[Allocation, int]] | None = None  # (settled, unlocked_at then)
         self.balances: dict[int, int] = defaultdict(int)
         self.overdrawn: set[int] = set()
         self.genesis_total = 0
@@ -134,6 +153,7 @@ class _Checker:
         # the epoch whose payouts are streaming by is kept in locals until its record arrives.
         sha256, unhexlify = hashlib.sha256, binascii.unhexlify
         balances, keys, problem = self.balances, self.account_keys, self.problem
+        vesting = self.vesting_accounts
         previous, expected_id, last_created_us, count = ZERO_HASH, 1, 0, 0
         next_progress = PROGRESS_EVERY
         open_epoch, open_payouts, open_sum, open_count = None, None, 0, 0
@@ -189,6 +209,8 @@ class _Checker:
                 if balance < 0 and debit not in self.overdrawn:
                     self.overdrawn.add(debit)
                     problem(entry_id, f"overdraws account {debit} (balance {balance})")
+                if debit in vesting:
+                    self._vesting_debit(entry_id, debit, amount)
             balances[credit] += amount
             if count == next_progress and progress:
                 progress(count)
@@ -197,6 +219,25 @@ class _Checker:
             self._tally(open_epoch, open_sum, open_count)
         self.previous, self.expected_id = previous, expected_id
         self.report.entries = count
+
+    def _vesting_debit(self, entry_id: int, account: int, amount: int) -> None:
+        """Count a debit of the team or investor allocation against what has vested by now."""
+        moved_out = self.vesting_debited[account] + amount
+        self.vesting_debited[account] = moved_out
+        if self.schedule is None or account in self.vesting_broken:
+            return  # no schedule: reported at genesis; a broken account: reported once
+        if self.unlocked is None or self.unlocked[0] != self.settled:
+            self.unlocked = (self.settled, unlocked_at(self.schedule, epoch=self.settled))
+        key, allocation = self.vesting_accounts[account]
+        unlocked = self.unlocked[1][allocation]
+        if moved_out > unlocked:
+            self.vesting_broken.add(account)
+            self.problem(
+                entry_id,
+                f"moves {amount} base units out of {key} beyond its vesting: after {self.settled} settled "
+                f"epochs the genesis schedule has unlocked {unlocked} base units, and {moved_out} have moved "
+                "out so far, this entry included",
+            )
 
     def _tally(self, epoch: bytes, paid: int, count: int) -> None:
         tally = self.payout_tallies[int(epoch)]
@@ -212,7 +253,9 @@ class _Checker:
             if debit or credit or amount:
                 self.problem(entry_id, f"a {kind.decode()} record moves no money and names no account")
             elif kind == b"epoch_settled":
-                self._epoch_record(entry_id, int(fields[5]), fields[7])
+                epoch = int(fields[5])
+                self.settled = max(self.settled, epoch + 1)
+                self._epoch_record(entry_id, epoch, fields[7])
             return True
         if kind != b"genesis":
             self.problem(entry_id, f"a {kind.decode()} entry moves a positive amount between two different accounts")
@@ -225,10 +268,14 @@ class _Checker:
         self.genesis_total += amount
         if self.genesis_supply is None:
             try:
-                self.genesis_supply = int(json.loads(fields[7])["total_supply"])
-            except (ValueError, KeyError, TypeError):
-                self.problem(entry_id, "the first genesis entry must record total_supply in its memo")
-                self.genesis_supply = 0
+                memo = json.loads(fields[7])
+                self.genesis_supply = int(memo["total_supply"])
+                self.schedule = ScheduleParams(**memo["schedule"])  # what vests when
+            except (ValueError, KeyError, TypeError) as error:
+                self.problem(
+                    entry_id, f"the first genesis entry must record total_supply and the schedule in its memo: {error!r}"
+                )
+                self.genesis_supply = self.genesis_supply or 0
         return False
 
     def _epoch_record(self, entry_id: int, epoch: int, memo: bytes) -> None:
@@ -342,7 +389,11 @@ def ledger_verify(
     head = LedgerHead.objects.filter(pk=1).first()
     last_entry_id = head.last_entry_id if head else 0
     account_keys = dict(LedgerAccount.objects.values_list("id", "key")) if check_roots else None
-    checker = _Checker(report, account_keys)
+    vesting_accounts = {
+        account_id: (key, VESTING_ACCOUNTS[key])
+        for account_id, key in LedgerAccount.objects.filter(key__in=VESTING_ACCOUNTS).values_list("id", "key")
+    }
+    checker = _Checker(report, account_keys, vesting_accounts)
     # SQLite: no transaction, which there would block writers for the whole check; entries up to
     # the head read above are complete and never change, so each statement sees the same rows.
     with transaction.atomic() if connection.vendor == "postgresql" else nullcontext():

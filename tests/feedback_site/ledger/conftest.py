@@ -10,15 +10,32 @@ from feedback_site.accounts.roles import Role
 from feedback_site.accounts.services import user_create
 from feedback_site.ledger import selectors, services
 from feedback_site.ledger.models import EpochAttribution, LedgerEntry
+from feedback_site.ledger.settlement import epoch_settle
+from simulator.economy.schedule import ScheduleParams
 from simulator.economy.units import BASE_UNITS_PER_OPEN
 
 OPEN = BASE_UNITS_PER_OPEN
 LIQUIDITY = "allocation:liquidity"
+TEAM = "allocation:team"
+# Months of one epoch, so the 12-month cliff of the team and investor allocations ends after 12
+# settled epochs and their vesting after 48.
+MONTHLY = ScheduleParams(epochs_per_month=1)
 
 
 @pytest.fixture
 def genesis(db):
     assert services.ledger_genesis() is True
+
+
+@pytest.fixture
+def monthly_genesis(db):
+    assert services.ledger_genesis(schedule=MONTHLY) is True
+
+
+def settle_empty(epochs: int) -> None:
+    """Settle the next ``epochs`` epochs, with or without attribution: the vesting clock."""
+    for epoch in range(selectors.epoch_next(), selectors.epoch_next() + epochs):
+        epoch_settle(epoch=epoch, allow_empty=True)
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from feedback_site.annotation.models import AppendOnlyError
-from feedback_site.ledger import selectors
+from feedback_site.ledger import selectors, services
 from feedback_site.ledger.chain import ZERO_HASH, canonical_memo, entry_hash
 from feedback_site.ledger.models import EntryKind, EpochSettlement, LedgerAccount, LedgerEntry, LedgerHead
 from feedback_site.ledger.settlement import epoch_settle
 from feedback_site.ledger.verification import ledger_verify
+from simulator.economy.schedule import Allocation, unlocked_at
 
-from .conftest import OPEN, db_amount, table, trigger_off, wallet_balance
+from .conftest import MONTHLY, OPEN, TEAM, db_amount, settle_empty, table, trigger_off, wallet_balance
 
 
 @pytest.fixture
@@ -171,6 +172,62 @@ def test_a_memo_edit_and_a_stray_entry_are_found(settled):
     ids = [p.entry_id for p in report.problems]
     assert report.first_problem.entry_id == settlement.last_entry_id
     assert head.last_entry_id + 1 in ids  # written around the append path
+
+
+def forge_transfer(source_key: str, destination_key: str, amount: int) -> int:
+    """Append a transfer with raw SQL, its hash and the head recomputed as the append path would:
+    a chain that holds together, written without ``ledger_transfer``'s checks. Returns its id."""
+    head = LedgerHead.objects.get()
+    entry_id, debit, credit = (
+        head.last_entry_id + 1, selectors.account_by_key(key=source_key).id, selectors.account_by_key(key=destination_key).id
+    )
+    digest = entry_hash(
+        bytes.fromhex(head.last_hash), entry_id, EntryKind.TRANSFER, debit, credit, amount, None, head.last_created_us, ""
+    ).hex()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table(LedgerEntry)} (id, kind, debit_id, credit_id, amount, epoch, created_us, memo, entry_hash) "
+            "VALUES (%s, %s, %s, %s, %s, NULL, %s, '', %s)",
+            [entry_id, EntryKind.TRANSFER.value, debit, credit, db_amount(amount), head.last_created_us, digest],
+        )
+    LedgerHead.objects.filter(pk=1).update(last_entry_id=entry_id, last_hash=digest)
+    return entry_id
+
+
+def test_a_rehashed_transfer_out_of_the_team_allocation_before_the_cliff_is_found(monthly_genesis):
+    settle_empty(12)  # the cliff's last epoch is settled: nothing has vested yet
+    forged = forge_transfer(TEAM, "treasury", OPEN)
+    settle_empty(1)  # a later epoch would have vested it: what counts is the count at the entry
+    report = ledger_verify()
+    assert [p.entry_id for p in report.problems] == [forged]  # the chain holds: only vesting breaks
+    assert report.first_problem.message == (
+        f"moves {OPEN} base units out of {TEAM} beyond its vesting: after 12 settled epochs the genesis "
+        f"schedule has unlocked 0 base units, and {OPEN} have moved out so far, this entry included"
+    )
+    with pytest.raises(CommandError, match=f"first bad: entry {forged}: moves {OPEN} base units out of {TEAM}"):
+        call_command("verify_ledger", "--quiet")
+
+
+def test_vested_transfers_verify_and_a_forged_one_beyond_them_is_found(monthly_genesis):
+    settle_empty(13)  # 1 of 36 vesting months
+    team = unlocked_at(MONTHLY, epoch=13)[Allocation.TEAM]
+    services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=team // 2)
+    services.ledger_transfer(source_key=TEAM, destination_key="allocation:liquidity", amount=team - team // 2)
+    settle_empty(1)
+    investors = unlocked_at(MONTHLY, epoch=14)[Allocation.INVESTORS]
+    services.ledger_transfer(source_key="allocation:investors", destination_key="treasury", amount=investors)
+    share = unlocked_at(MONTHLY, epoch=14)[Allocation.TEAM] - team
+    services.ledger_transfer(source_key=TEAM, destination_key="treasury", amount=share)
+    report = ledger_verify()
+    assert report.ok, [str(p) for p in report.problems]
+    # One base unit more than has vested, after transfers that each stayed within the limit.
+    forged = forge_transfer(TEAM, "treasury", 1)
+    report = ledger_verify()
+    assert [p.entry_id for p in report.problems] == [forged]
+    assert report.first_problem.message.endswith(
+        f"after 14 settled epochs the genesis schedule has unlocked {team + share} base units, "
+        f"and {team + share + 1} have moved out so far, this entry included"
+    )
 
 
 def test_wallet_balance_is_derived_from_entries(settled):

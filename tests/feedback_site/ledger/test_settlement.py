@@ -19,7 +19,7 @@ from simulator.economy.schedule import (
     unlocked_at,
 )
 
-from .conftest import OPEN, balance_of, ledger_state, wallet_balance
+from .conftest import MONTHLY, OPEN, TEAM, balance_of, ledger_state, settle_empty, wallet_balance
 
 SCHEDULE = ScheduleParams()
 
@@ -219,20 +219,6 @@ def test_entries_of_a_settlement_are_one_block(genesis, make_person, attribute):
 
 
 # --- vesting: the team and investor allocations pay out only what the schedule has unlocked ----
-
-# Months of one epoch, so the 12-month cliff ends after 12 settled epochs and vesting after 48.
-MONTHLY = ScheduleParams(epochs_per_month=1)
-TEAM = "allocation:team"
-
-
-@pytest.fixture
-def monthly_genesis(db):
-    assert services.ledger_genesis(schedule=MONTHLY) is True
-
-
-def settle_empty(epochs: int) -> None:
-    for epoch in range(selectors.epoch_next(), selectors.epoch_next() + epochs):
-        epoch_settle(epoch=epoch, allow_empty=True)
 
 
 def locked_state(*keys: str) -> tuple:

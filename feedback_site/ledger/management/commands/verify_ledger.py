@@ -8,8 +8,9 @@ from feedback_site.ledger.verification import ledger_verify
 
 class Command(BaseCommand):
     help = (
-        "Verify the ledger from its entries: the hash chain, every epoch's Merkle root, and that all "
-        "balances add up to the supply. Exit status 1 and the first bad entry on failure."
+        "Verify the ledger from its entries: the hash chain, every epoch's Merkle root, that all "
+        "balances add up to the supply, and that the team and investor allocations never paid out more "
+        "than had vested. Exit status 1 and the first bad entry on failure."
     )
 
     def add_arguments(self, parser):
