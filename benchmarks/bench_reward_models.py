@@ -45,7 +45,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="Fine-tune learning rate.")
     parser.add_argument("--batch-size", type=int, default=16, help="Fine-tune pairs per step.")
     parser.add_argument("--max-length", type=int, default=512, help="Fine-tune max tokens (MiniLM reads 512).")
-    parser.add_argument("--l2", type=float, default=1e-3, help="Linear head L2 strength for the main result.")
+    parser.add_argument("--l2", type=float, default=None,
+                        help="Linear head L2 strength for the main result (default: chosen by cross-validation on "
+                             "the training rows, as training does).")
+    parser.add_argument("--head-features", default=None,
+                        help="What the linear head reads (default: training's, conversation+reply).")
     parser.add_argument("--folds", type=int, default=5, help="Cross-validation folds.")
     parser.add_argument("--cv-finetune", action="store_true", help="Also cross-validate the fine-tune (slow).")
     parser.add_argument("--parts", default="linear,finetune,overhead",
@@ -89,12 +93,14 @@ def run_linear_head(args, work: Path) -> dict:
     from rlhf.config import RewardTrainingConfig
     from rlhf.reward import reward_train
 
+    features = {"head_features": args.head_features} if args.head_features else {}
     config = RewardTrainingConfig(head="linear", data_path=args.data, output_dir=str(work / "linear"),
                                   eval_fraction=args.heldout_fraction, device="cpu", l2=args.l2,
-                                  embedding_cache_dir=str(work / "embedding-cache"))
+                                  embedding_cache_dir=str(work / "embedding-cache"), **features)
     result = reward_train(config)
     timings = result.record["timings"]
-    print(accuracy_line("frozen MiniLM + linear head", result.metrics["heldout"],
+    l2 = result.record.get("l2_choice", {}).get("l2", args.l2)
+    print(accuracy_line(f"frozen MiniLM + linear head ({config.head_features}, l2={l2:g})", result.metrics["heldout"],
                         f"embed {timings['embed_seconds']:.0f}s + fit {timings['fit_seconds']:.2f}s, "
                         f"{timings['pairs_per_second']:.1f} pairs/s (cold cache)"), flush=True)
     return {"heldout": result.metrics["heldout"], "timings": timings, "cache_dir": str(work / "embedding-cache")}
@@ -103,25 +109,17 @@ def run_linear_head(args, work: Path) -> dict:
 def cross_validate_linear_head(args, rows, cache_dir: str) -> dict:
     import numpy as np
 
-    from rlhf.config import RewardTrainingConfig
+    from rlhf.config import L2_GRID, RewardTrainingConfig
     from rlhf.data import kfold_splits
     from rlhf.evaluate import pairwise_metrics
-    from rlhf.linear_head import (
-        EmbeddingCache,
-        TextEncoder,
-        bradley_terry_fit,
-        embed_texts,
-        pair_texts,
-        row_margins,
-    )
+    from rlhf.linear_head import EmbeddingCache, TextEncoder, bradley_terry_fit, pair_features, row_margins
 
     encoder = TextEncoder(None, max_length=RewardTrainingConfig.encoder_max_length, device="cpu")
     cache = EmbeddingCache(Path(cache_dir), encoder.encoder_id)
-    chosen, rejected = pair_texts(rows)
-    vectors = embed_texts(encoder, chosen + rejected, cache).astype(np.float64)
-    difference_of = {row.row_id: vectors[i] - vectors[len(rows) + i] for i, row in enumerate(rows)}
+    chosen, rejected = pair_features(encoder, cache, rows, args.head_features or RewardTrainingConfig.head_features)
+    difference_of = {row.row_id: chosen[i] - rejected[i] for i, row in enumerate(rows)}
     results = {}
-    for l2 in (1e-4, 1e-3, 1e-2, 1e-1):
+    for l2 in L2_GRID:
         chosen_scores, rejected_scores, fold_accuracies = [], [], []
         started = time.monotonic()
         for train, heldout in kfold_splits(rows, folds=args.folds, seed=0):

@@ -41,8 +41,9 @@ with a share of its labels flipped. Over 10 populations, influence-exact AUC at 
 0.99 +- 0.01 (0.96) with no label flipped, 0.95 +- 0.02 (0.86) with 25% flipped and 0.87 +- 0.05 with 30%
 flipped; retraining within 0.02 of each. The method reaches the target when the reward model represents the
 preference behind at least about 75% of labels (the upper end of published reward models on HH-RLHF, 0.69-0.75).
-The frozen MiniLM features represent far less of the recorded choices (5-fold accuracy on the true labels about
-0.63; pooling more of the encoder's layers gave 0.64), and detection on them stays at 0.87.
+The frozen MiniLM features represent far less of the recorded choices (5-fold accuracy on the true labels
+0.60-0.63 depending on the folds, benchmarks/bench_reward_models.py; pooling more of the encoder's layers added
+0.01), and detection on them stays at 0.87.
 """
 
 from __future__ import annotations
