@@ -134,10 +134,10 @@ def _require_vested(account: LedgerAccount, amount: int) -> None:
     moved_out = selectors.account_debited(account=account)
     if moved_out + amount <= unlocked:
         return
-    cliff_end = schedule.cliff_months * schedule.epochs_per_month
+    cliff_end = schedule.cliff_epochs
     # Epoch k (0-based) is the (k+1)th to settle: the first share vests with epoch cliff_end, the last
     # with epoch cliff_end + vesting - 1.
-    last_epoch = cliff_end + schedule.vesting_months * schedule.epochs_per_month - 1
+    last_epoch = cliff_end + schedule.vesting_epochs - 1
     if settled <= cliff_end:
         when = f"nothing unlocks before epoch {cliff_end} is settled, then a share with each epoch until epoch {last_epoch}"
     elif settled <= last_epoch:

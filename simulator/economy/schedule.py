@@ -84,6 +84,16 @@ class ScheduleParams:
         return self.community_release_months * self.epochs_per_month
 
     @property
+    def cliff_epochs(self) -> int:
+        """Epochs during which team and investor tokens stay locked."""
+        return self.cliff_months * self.epochs_per_month
+
+    @property
+    def vesting_epochs(self) -> int:
+        """Epochs after the cliff over which team and investor tokens unlock."""
+        return self.vesting_months * self.epochs_per_month
+
+    @property
     def final_epoch(self) -> int:
         """Epochs after which everything is unlocked."""
         return self.epochs_per_month * max(
@@ -119,8 +129,7 @@ def unlocked_at(
     else:
         elapsed = require_int(epoch, where="epoch", minimum=0)
     amounts = allocation_amounts(params)
-    cliff = params.cliff_months * params.epochs_per_month
-    vesting = params.vesting_months * params.epochs_per_month
+    cliff, vesting = params.cliff_epochs, params.vesting_epochs
     return {
         Allocation.COMMUNITY: _linear_release(
             amounts[Allocation.COMMUNITY], elapsed, params.community_release_epochs
