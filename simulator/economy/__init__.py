@@ -21,16 +21,21 @@ Schedule (:mod:`.schedule`): 1,000,000,000 OPEN, no mint; 61.71% community, 18.2
 
 Epoch settlement (:mod:`.epoch`, :mod:`.policies`, :mod:`.weights`)
     EpochInputs(budget, fees_collected, epoch, judgment_counts, agreement_rates,
-                attribution_scores, bonds, flagged, clusters)
-    EpochResult(payouts, slashes, carry_over, explanation)
-    POLICIES: dict[str, PolicySpec]    # "volume", "agreement", "attribution", "attribution_bonded"
+                attribution_scores, bonds, flagged, clusters, standing)
+    EpochResult(payouts, slashes, carry_over, explanation, fee_weights, standing)
+    Standing(evidence, judgments, credited)   # what attribution_evidence remembers per account
+    POLICIES: dict[str, PolicySpec]    # "volume", "agreement", "attribution", "attribution_bonded",
+                                       # "attribution_evidence" (:mod:`.evidence`: pay by evidence)
+    PolicyParams.fee_split() -> FeeSplitParams; PolicyParams.too_fast_bps  # money rules every policy shares
     run_policy(params, inputs: EpochInputs) -> EpochResult
+    explain_account(explanation, account, payout) -> list[str]   # plain words for an earnings page
     policy_from_dict(name: str, params_dict: Mapping) -> PolicyParams   # governance JSON -> params
     params_to_dict(params) -> dict
     volume_policy / agreement_policy / attribution_policy / attribution_bonded_policy(params, inputs)
 
 Fees (:mod:`.fees`)
-    split_fee(fee: int, *, attribution_scores, stakes, model_owner, params=FeeSplitParams()) -> FeeSplit
+    split_fee(fee, *, contributor_weights (EpochResult.fee_weights) | attribution_scores, stakes,
+              model_owner, params=policy.fee_split()) -> FeeSplit
 
 Merkle proofs of payouts (:mod:`.merkle`)
     payouts_root(epoch: int, payouts: Mapping[str, int]) -> str          # hex

@@ -11,15 +11,16 @@ change them after building the inputs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from simulator.economy._validation import (
     all_exactly,
     non_negative_int,
     param,
     require_account_id,
+    require_account_ids,
     require_int_mapping,
     require_real_mapping,
     validate_fields,
@@ -44,6 +45,35 @@ def _require_clusters(mapping: Any, *, where: str) -> Mapping[str, str]:
         for account, cluster in mapping.items():
             require_account_id(account, where=f"{where} key")
             require_account_id(cluster, where=f"{where}[{account!r}]")
+    return mapping
+
+
+class Standing(NamedTuple):
+    """What a policy that remembers knows of one account after an epoch (attribution_evidence).
+
+    ``evidence``: the account's cumulative attribution in units of the per-judgment noise of the
+    epochs it was scored in; ``judgments``: scored judgments in those epochs; ``credited``: the
+    highest confidence bound already paid out (or forfeited under a flag), so pay follows only new
+    evidence. Numbers, not money.
+    """
+
+    evidence: float = 0.0
+    judgments: int = 0
+    credited: float = 0.0
+
+
+def _require_standing(mapping: Any, *, where: str) -> Mapping[str, Standing]:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(
+            f"{where}: expected a mapping of account id to Standing, got {type(mapping).__name__}"
+        )
+    if all_exactly(mapping.values(), Standing):
+        require_account_ids(mapping, where=where)
+        return mapping
+    for account, standing in mapping.items():
+        require_account_id(account, where=f"{where} key")
+        if not isinstance(standing, Standing):
+            raise TypeError(f"{where}[{account!r}]: expected a Standing, got {type(standing).__name__}")
     return mapping
 
 
@@ -97,6 +127,12 @@ class EpochInputs:
         default_factory=dict,
     )
 
+    standing: Mapping[str, Standing] = param(
+        help="Each account's standing before this epoch, as the previous epoch's result left it; absent = new.",
+        check=_require_standing,
+        default_factory=dict,
+    )
+
     def __post_init__(self) -> None:
         if not isinstance(self.flagged, frozenset):
             if isinstance(self.flagged, str) or not hasattr(self.flagged, "__iter__"):
@@ -120,6 +156,12 @@ class EpochResult:
     slashes: dict[str, int]
     carry_over: int
     explanation: dict[str, Any]
+    # Integer weights by which the contributors' part of the epoch's fees is split (split_fee's
+    # contributor_weights): the policy decides who shares fees as it decides who shares emission.
+    fee_weights: dict[str, int] = field(default_factory=dict)
+    # Each account's standing after this epoch, for policies that remember (attribution_evidence);
+    # settlement stores it and hands it back as the next epoch's ``EpochInputs.standing``.
+    standing: dict[str, Standing] = field(default_factory=dict)
 
     @property
     def total_paid(self) -> int:

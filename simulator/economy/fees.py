@@ -3,8 +3,9 @@
 An integer fee is first divided into four parts by basis points (defaults: 50% data contributors,
 20% model owner, 20% stakers, 10% protocol treasury), with largest remainder, so the parts add
 up to the fee exactly. Then:
-- the contributors' part is split by positive attribution (the grid of
-  :mod:`simulator.economy.weights`);
+- the contributors' part is split by the policy's fee weights (``EpochResult.fee_weights``:
+  positive attribution on the grid of :mod:`simulator.economy.weights` for most policies, with
+  flagged contributors left out), or by positive attribution when given scores;
 - the stakers' part is split pro rata to stake.
 
 A part that has nobody to go to (no contributor with positive attribution, no stake, no model
@@ -78,15 +79,29 @@ def _split_or_nothing(amount: int, accounts: list[str], weights: Any) -> dict[st
 def split_fee(
     fee: int,
     *,
-    attribution_scores: Mapping[str, float],
+    attribution_scores: Mapping[str, float] | None = None,
+    contributor_weights: Mapping[str, int] | None = None,
     stakes: Mapping[str, int],
     model_owner: str | None,
     params: FeeSplitParams | None = None,
 ) -> FeeSplit:
-    """Split one fee (integer base units) among contributors, model owner, stakers and treasury."""
+    """Split one fee (integer base units) among contributors, model owner, stakers and treasury.
+
+    The contributors' part is split by ``contributor_weights`` (integer weights, what a policy's
+    ``EpochResult.fee_weights`` says) or, given ``attribution_scores`` instead, by positive
+    attribution on the grid of :func:`attribution_weights`. Exactly one of the two is given.
+    """
     params = params or FeeSplitParams()
     fee = require_int(fee, where="fee", minimum=0)
-    require_real_mapping(attribution_scores, where="attribution_scores")
+    if (attribution_scores is None) == (contributor_weights is None):
+        raise TypeError("split_fee: give exactly one of attribution_scores and contributor_weights")
+    if contributor_weights is None:
+        require_real_mapping(attribution_scores, where="attribution_scores")
+        contributor_accounts = list(attribution_scores)
+        weights: Any = attribution_weights(list(attribution_scores.values()))
+    else:
+        require_int_mapping(contributor_weights, where="contributor_weights")
+        contributor_accounts, weights = list(contributor_weights), list(contributor_weights.values())
     require_int_mapping(stakes, where="stakes")
     if model_owner is not None:
         require_account_id(model_owner, where="model_owner")
@@ -95,10 +110,7 @@ def split_fee(
         fee, _PARTS, require_whole_split(params, [f"{p}_bps" for p in _PARTS])
     )
     parts = dict(zip(_PARTS, part_amounts, strict=True))
-    contributor_accounts = list(attribution_scores)
-    contributors = _split_or_nothing(
-        parts["contributors"], contributor_accounts, attribution_weights(list(attribution_scores.values()))
-    )
+    contributors = _split_or_nothing(parts["contributors"], contributor_accounts, weights)
     stakers = _split_or_nothing(parts["stakers"], list(stakes), list(stakes.values()))
     owner = {model_owner: parts["model_owner"]} if model_owner is not None and parts["model_owner"] else {}
 

@@ -41,11 +41,22 @@ from simulator.economy._validation import (
     non_negative_int,
     optional,
     param,
+    positive_int,
     require_bps,
+    require_int,
+    require_whole_split,
     validate_fields,
 )
-from simulator.economy.epoch import EpochInputs, EpochResult
-from simulator.economy.units import nonzero_shares, split_by_integer_weights
+from simulator.economy.epoch import EpochInputs, EpochResult, Standing
+from simulator.economy.evidence import (
+    EvidenceRows,
+    account_detail,
+    evidence_step,
+    explain_evidence_account,
+    status_counts,
+)
+from simulator.economy.fees import FeeSplitParams
+from simulator.economy.units import base_units_to_open, nonzero_shares, split_by_integer_weights
 from simulator.economy.weights import ATTRIBUTION_SCALE, QUALITY_SCALE, attribution_weights, quality_units
 
 _CONTRIBUTOR_CAP_HELP = (
@@ -54,15 +65,71 @@ _CONTRIBUTOR_CAP_HELP = (
 )
 
 
+_FEE_PARTS = ("contributors", "model_owner", "stakers", "treasury")
+_FEE_DEFAULTS = FeeSplitParams()
+
+
+def _fee_field(part: str) -> Any:
+    help_text = FeeSplitParams.__dataclass_fields__[f"{part}_bps"].metadata["help"]
+    return param(
+        getattr(_FEE_DEFAULTS, f"{part}_bps"),
+        f"Fee split: {help_text[0].lower()}{help_text[1:]} In basis points; the four fee_*_bps add up to 10000.",
+        require_bps,
+    )
+
+
 @dataclass(frozen=True)
 class PolicyParams:
-    """Base of every policy's parameters: ``name`` and ``version`` identify the rule they feed."""
+    """Base of every policy's parameters: ``name`` and ``version`` identify the rule they feed.
+
+    The fields declared here are the money rules every policy shares, so that one governed
+    parameter set decides them for the site's settlement and the simulator alike:
+    - the fee split (``fee_*_bps``): how each fee paid for using a model is shared;
+    - ``too_fast_bps``: when quality control flags a contributor as too fast. A flag means no
+      pay: a flagged contributor earns nothing that epoch, from emission or fees
+      (:func:`fee_weights` and each policy's use of :func:`_unflagged`).
+    Per-contributor and cluster caps are fields of each policy, since they differ.
+    """
 
     name: ClassVar[str]
     version: ClassVar[int]
 
+    fee_contributors_bps: int = _fee_field("contributors")
+    fee_model_owner_bps: int = _fee_field("model_owner")
+    fee_stakers_bps: int = _fee_field("stakers")
+    fee_treasury_bps: int = _fee_field("treasury")
+    too_fast_bps: int = param(
+        3500,
+        "Quality control flags a contributor as too fast when their median time per judgment is at most "
+        "this share of the Datanet's median, in basis points (3500 = 0.35x); a flagged contributor earns "
+        "nothing that epoch. 1 to 10000.",
+        lambda value, *, where: require_int(value, where=where, minimum=1, maximum=BASIS_POINTS),
+    )
+
     def __post_init__(self) -> None:
         validate_fields(self)
+        require_whole_split(self, [f"fee_{part}_bps" for part in _FEE_PARTS])
+
+    def fee_split(self) -> FeeSplitParams:
+        """The fee split these parameters decide."""
+        return FeeSplitParams(**{f"{part}_bps": getattr(self, f"fee_{part}_bps") for part in _FEE_PARTS})
+
+
+def _cluster_cap_field() -> Any:
+    return param(
+        1000,
+        "Most one identity cluster (a lone account is a cluster of one) can receive, in basis points "
+        "of the epoch's reward pool (the budget, or the fee cap when lower); the excess is carried over.",
+        require_bps,
+    )
+
+
+def _min_bond_field() -> Any:
+    return param(
+        0,
+        "Base units a contributor must have bonded to earn anything (0 = no bond needed).",
+        non_negative_int,
+    )
 
 
 @dataclass(frozen=True)
@@ -112,18 +179,33 @@ class AttributionBondedParams(PolicyParams):
         "(30000 = 3x fees); the rest is carried over. null = no fee cap.",
         optional(non_negative_int),
     )
-    max_cluster_share_bps: int = param(
-        1000,
-        "Most one identity cluster (a lone account is a cluster of one) can receive, in basis points "
-        "of the epoch's reward pool (the budget, or the fee cap when lower); the excess is carried over.",
-        require_bps,
-    )
+    max_cluster_share_bps: int = _cluster_cap_field()
     max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
-    min_bond: int = param(
-        0,
-        "Base units a contributor must have bonded to earn anything (0 = no bond needed).",
+    min_bond: int = _min_bond_field()
+
+
+@dataclass(frozen=True)
+class AttributionEvidenceParams(PolicyParams):
+    """Parameters of ``attribution_evidence``; the rule and why are in :mod:`simulator.economy.evidence`."""
+
+    name: ClassVar[str] = "attribution_evidence"
+    version: ClassVar[int] = 1
+
+    confidence_centi_sd: int = param(
+        100,
+        "How far below an account's cumulative evidence its paid bound sits, in hundredths of a standard "
+        "error (100 = one standard error): higher keeps noise from being paid, and pays honest newcomers later.",
         non_negative_int,
     )
+    min_judgments: int = param(
+        20,
+        "Scored judgments an account needs in total before its first payout (the evidence window); "
+        "its evidence accrues meanwhile and is paid once it qualifies. At least 1.",
+        positive_int,
+    )
+    min_bond: int = _min_bond_field()
+    max_cluster_share_bps: int = _cluster_cap_field()
+    max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
 
 
 # --- weights -------------------------------------------------------------------------------
@@ -136,6 +218,14 @@ def _unflagged(mapping: Mapping[str, Any], flagged: frozenset[str]) -> tuple[lis
         return accounts, values
     keep = list(map(operator.not_, map(flagged.__contains__, accounts)))
     return list(compress(accounts, keep)), list(compress(values, keep))
+
+
+def fee_weights(inputs: EpochInputs) -> dict[str, int]:
+    """Who shares the contributors' part of the epoch's fees, by integer weight: positive
+    attribution on the grid of :func:`attribution_weights`. A flag means no pay, fees included,
+    so flagged contributors are left out. The rule of every policy that does not decide its own."""
+    accounts, scores = _unflagged(inputs.attribution_scores, inputs.flagged)
+    return nonzero_shares(accounts, attribution_weights(scores).tolist())
 
 
 # --- the shared settlement step --------------------------------------------------------------
@@ -175,8 +265,14 @@ def _settle(
     reward_pool: int,
     cluster_cap_bps: int | None = None,
     slashes: dict[str, int] | None = None,
+    fee_weights_decided: dict[str, int] | None = None,
+    standing: dict[str, Standing] | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> EpochResult:
-    """Split ``reward_pool`` by ``weights``, apply the caps, carry the rest over, explain."""
+    """Split ``reward_pool`` by ``weights``, apply the caps, carry the rest over, explain.
+
+    The fee weights are :func:`fee_weights` unless the policy decided its own; ``detail`` joins
+    the explanation (what a policy adds to say why each account got what it got)."""
     budget = inputs.budget
     shares = split_by_integer_weights(reward_pool, accounts, weights)
     allocated = sum(shares)
@@ -212,8 +308,16 @@ def _settle(
         "flagged_accounts": len(inputs.flagged),
         "slashed_total": sum(slashes.values()),
         "contributors_slashed": len(slashes),
+        **(detail or {}),
     }
-    return EpochResult(payouts=payouts, slashes=slashes, carry_over=budget - paid, explanation=explanation)
+    return EpochResult(
+        payouts=payouts,
+        slashes=slashes,
+        carry_over=budget - paid,
+        explanation=explanation,
+        fee_weights=fee_weights(inputs) if fee_weights_decided is None else fee_weights_decided,
+        standing=standing or {},
+    )
 
 
 # --- the policies ----------------------------------------------------------------------------
@@ -349,6 +453,102 @@ def attribution_bonded_policy(params: AttributionBondedParams, inputs: EpochInpu
     )
 
 
+def attribution_evidence_settle(
+    params: AttributionEvidenceParams,
+    inputs: EpochInputs,
+    accounts: list[str],
+    rows: EvidenceRows,
+    *,
+    explain_accounts: bool,
+) -> EpochResult:
+    """``attribution_evidence`` on parallel arrays (one row per account of ``accounts``, scored
+    this epoch, with its standing before it; ``bonded``: has at least ``min_bond``): what the
+    policy and the simulator both call.
+
+    ``inputs`` supplies the budget, epoch, clusters and flagged set; its score mappings are not
+    read. ``explain_accounts`` keeps each account's figures in ``explanation["accounts"]``."""
+    step = evidence_step(
+        rows, confidence=params.confidence_centi_sd / 100, min_judgments=params.min_judgments
+    )
+    weights = attribution_weights(step.gain)
+    standing = {}
+    if step.counted:
+        standing = dict(
+            zip(
+                accounts,
+                map(Standing, step.evidence.tolist(), step.judgments.tolist(), step.credited.tolist()),
+                strict=True,
+            )
+        )
+    detail: dict[str, Any] = {
+        "evidence": {
+            "counted": step.counted,
+            "reason": step.reason,
+            "mean_per_judgment": step.mean_per_judgment,
+            "noise_sd": step.noise_sd,
+            "accounts_by_status": status_counts(step.status),
+        }
+    }
+    if explain_accounts:
+        before = list(map(Standing, rows.evidence.tolist(), rows.judgments.tolist(), rows.credited.tolist()))
+        detail["accounts"] = {
+            account: account_detail(step, index, score=float(rows.scores[index]), before=before[index])
+            for index, account in enumerate(accounts)
+        }
+    return _settle(
+        params,
+        inputs,
+        accounts,
+        weights,
+        reward_pool=inputs.budget,
+        cluster_cap_bps=params.max_cluster_share_bps,
+        fee_weights_decided=nonzero_shares(accounts, weights.tolist()),
+        standing=standing,
+        detail=detail,
+    )
+
+
+def attribution_evidence_policy(params: AttributionEvidenceParams, inputs: EpochInputs) -> EpochResult:
+    """Pay on a lower confidence bound of each account's cumulative attribution (see
+    :mod:`simulator.economy.evidence`); the contributors' fee share follows the same weights."""
+    accounts = list(inputs.attribution_scores)
+    new = Standing()
+    standing = list(map(inputs.standing.get, accounts, repeat(new)))
+    rows = EvidenceRows(
+        scores=np.fromiter(inputs.attribution_scores.values(), dtype=np.float64, count=len(accounts)),
+        counts=np.array(list(map(inputs.judgment_counts.get, accounts, repeat(0))), dtype=np.int64),
+        flagged=np.array(list(map(inputs.flagged.__contains__, accounts)), dtype=bool),
+        bonded=np.array(
+            [inputs.bonds.get(account, 0) >= params.min_bond for account in accounts], dtype=bool
+        ),
+        evidence=np.array([entry.evidence for entry in standing], dtype=np.float64),
+        judgments=np.array([entry.judgments for entry in standing], dtype=np.int64),
+        credited=np.array([entry.credited for entry in standing], dtype=np.float64),
+    )
+    return attribution_evidence_settle(params, inputs, accounts, rows, explain_accounts=True)
+
+
+def explain_account(explanation: Mapping[str, Any], account: str, payout: int) -> list[str]:
+    """Plain words for one account's payout in an epoch, from the policy's own explanation."""
+    spec = POLICIES.get(explanation.get("policy", ""))
+    if spec is not None and spec.explain is not None:
+        return spec.explain(explanation, account, payout)
+    withheld = explanation.get("withheld", {})
+    lines = [
+        f"This epoch was settled by the {explanation.get('policy')} policy (version {explanation.get('version')}): "
+        f"{spec.summary if spec else ''} It paid {base_units_to_open(explanation.get('paid', 0))} OPEN to "
+        f"{explanation.get('contributors_paid', 0)} of {explanation.get('contributors_considered', 0)} contributors.",
+        f"You were paid {base_units_to_open(payout)} OPEN."
+        if payout
+        else "You were paid nothing this epoch.",
+    ]
+    if withheld.get("contributor_cap", 0) or withheld.get("cluster_cap", 0):
+        lines.append(
+            "Some contributors reached a cap; what the caps withheld is carried over to the next epoch."
+        )
+    return lines
+
+
 # --- registry: policies as data --------------------------------------------------------------
 
 
@@ -357,6 +557,8 @@ class PolicySpec:
     params_type: type[PolicyParams]
     compute: Callable[[Any, EpochInputs], EpochResult]
     summary: str
+    # Plain words for one account's payout, from the explanation (None: the generic words).
+    explain: Callable[[Mapping[str, Any], str, int], list[str]] | None = None
 
     @property
     def name(self) -> str:
@@ -381,6 +583,13 @@ POLICIES: dict[str, PolicySpec] = {
             AttributionBondedParams,
             attribution_bonded_policy,
             "Attribution, with bonds slashed for harm, a fee-backed reward cap and an identity-cluster cap.",
+        ),
+        PolicySpec(
+            AttributionEvidenceParams,
+            attribution_evidence_policy,
+            "Pay on a lower confidence bound of each account's cumulative attribution: new evidence only, "
+            "negative balances carried forward, a minimum of judgments before first pay.",
+            explain_evidence_account,
         ),
     )
 }

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.economy.epoch import EpochInputs
+from simulator.economy.epoch import EpochInputs, Standing
 from simulator.economy.policies import (
     POLICIES,
     AgreementParams,
     AttributionBondedParams,
+    AttributionEvidenceParams,
     AttributionParams,
     VolumeParams,
     bond_slashes,
@@ -39,6 +40,14 @@ params_strategies = {
         max_cluster_share_bps=bps,
         max_contributor_share_bps=bps,
         min_bond=st.just(0) | st.integers(0, 10**6),
+    ),
+    "attribution_evidence": st.builds(
+        AttributionEvidenceParams,
+        confidence_centi_sd=st.integers(0, 300),
+        min_judgments=st.integers(1, 100),
+        min_bond=st.just(0) | st.integers(0, 10**6),
+        max_cluster_share_bps=bps,
+        max_contributor_share_bps=bps,
     ),
 }
 any_float = st.floats(allow_nan=False, allow_infinity=False)
@@ -70,6 +79,9 @@ def epoch_inputs(draw, scores=scores):
         bonds=per_account(st.integers(0, 10**25) | st.just(10**20)),
         flagged=draw(st.frozensets(st.sampled_from(ACCOUNT_NAMES), max_size=3)),
         clusters=per_account(st.sampled_from(["ring-1", "ring-2"])),
+        standing=per_account(
+            st.builds(Standing, st.floats(-1e3, 1e3), st.integers(0, 10**4), st.floats(-1e3, 1e3))
+        ),
     )
 
 
