@@ -36,7 +36,7 @@ EXAMPLES = """examples:
 SWEEP_EXAMPLE = """a sweep config (YAML or JSON); every field but `name` is optional:
 
     name: standard
-    scenarios: [baseline, spam_wave, sybil_attack, collusion_ring, demand_shock, price_crash, unlock_cliff]
+    scenarios: [baseline, spam_wave, sybil_attack, collusion_ring, label_flipping, demand_shock, price_crash, unlock_cliff]
     policies:                       # names, or variants with parameters
       - volume
       - agreement

@@ -96,6 +96,13 @@ METRICS: tuple[Metric, ...] = (
         "Non-honest accounts' share of this epoch's contributor rewards (emission + fee share).",
     ),
     Metric(
+        "rewards",
+        "int64",
+        "micro-OPEN",
+        "Contributor rewards this epoch (emission payouts + fee share): the denominator of attacker_reward_share.",
+    ),
+    Metric("attacker_rewards", "int64", "micro-OPEN", "The part of them paid to non-honest accounts."),
+    Metric(
         "attacker_true_share",
         "float64",
         "share",
@@ -284,8 +291,53 @@ def lorenz_curve(group: str, totals: np.ndarray, *, steps: int = LORENZ_STEPS) -
     return LorenzCurve(group, n, total, gini_value, tuple(shares))
 
 
+# --- fair pay: each run's rewards against the oracle's, recorded once per run -------------------
+#
+# Beside what the policy paid, every run keeps what the oracle (simulator.oracle) would have paid
+# the same accounts: each epoch, the emission plus the contributors' part of the fees, split in
+# proportion to true contribution. Per account the comparison is within one run (same people, same
+# work), so it measures how the policy divides pay, and how much of it reaches them, against fair pay.
+
+NEWCOMER_WINDOW_EPOCHS = 90  # a newcomer is followed for this long before "never paid" counts
+
+FAIRNESS_METRICS: tuple[Metric, ...] = (
+    Metric("honest_accounts", "int64", "accounts", "Honest accounts that judged at least once in the run."),
+    Metric(
+        "honest_rank_correlation",
+        "float64",
+        "Spearman rho",
+        "Rank correlation of honest accounts' total rewards with what the oracle would have paid them.",
+    ),
+    Metric(
+        "honest_pay_ratio",
+        "float64",
+        "ratio",
+        "Honest accounts' total rewards / what the oracle would have paid them (1 = all of fair pay).",
+    ),
+    Metric(
+        "newcomers",
+        "int64",
+        "accounts",
+        f"Honest accounts that arrived after genesis, judged, and could be followed {NEWCOMER_WINDOW_EPOCHS} epochs.",
+    ),
+    Metric(
+        "first_payout_days_median",
+        "float64",
+        "days",
+        "Median days from a newcomer's arrival to their first reward, among those paid.",
+    ),
+    Metric(
+        "newcomers_never_paid",
+        "float64",
+        "share",
+        f"Share of newcomers paid nothing within {NEWCOMER_WINDOW_EPOCHS} epochs of arriving.",
+    ),
+)
+
+
 class RewardTotals:
-    """Every contributor account's kind and cumulative rewards, by its row (rows are never reused).
+    """Every contributor account's kind and cumulative rewards, by its row (rows are never reused),
+    with what the oracle would have paid it and when it was first paid.
 
     The model admits each newcomer's row and credits each epoch's rewards; both engines name a
     contributor by the same row number, so this one record serves them both."""
@@ -293,24 +345,44 @@ class RewardTotals:
     def __init__(self) -> None:
         self._kinds = np.zeros(1024, dtype=np.int8)
         self._totals = np.zeros(1024, dtype=np.int64)
+        self._oracle = np.zeros(1024, dtype=np.float64)
+        self._arrived = np.zeros(1024, dtype=np.int64)
+        self._first_paid = np.full(1024, -1, dtype=np.int64)
+        self._judged = np.zeros(1024, dtype=bool)
         self.size = 0
 
-    def admit(self, rows: np.ndarray, kinds: np.ndarray) -> None:
+    def admit(self, rows: np.ndarray, kinds: np.ndarray, epoch: int = 0) -> None:
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return
         needed = int(rows.max()) + 1
         if needed > len(self._kinds):
-            capacity = max(needed, 2 * len(self._kinds))
-            self._kinds = np.concatenate([self._kinds, np.zeros(capacity - len(self._kinds), np.int8)])
-            self._totals = np.concatenate([self._totals, np.zeros(capacity - len(self._totals), np.int64)])
+            grow = max(needed, 2 * len(self._kinds)) - len(self._kinds)
+            self._kinds = np.concatenate([self._kinds, np.zeros(grow, np.int8)])
+            self._totals = np.concatenate([self._totals, np.zeros(grow, np.int64)])
+            self._oracle = np.concatenate([self._oracle, np.zeros(grow)])
+            self._arrived = np.concatenate([self._arrived, np.zeros(grow, np.int64)])
+            self._first_paid = np.concatenate([self._first_paid, np.full(grow, -1, np.int64)])
+            self._judged = np.concatenate([self._judged, np.zeros(grow, bool)])
         self._kinds[rows] = kinds
+        self._arrived[rows] = epoch
         self.size = max(self.size, needed)
 
-    def credit(self, rows: np.ndarray, amounts: np.ndarray) -> None:
+    def credit(self, rows: np.ndarray, amounts: np.ndarray, epoch: int = 0) -> None:
         if len(rows) and int(np.max(rows)) >= self.size:
             raise ValueError(f"reward credited to contributor row {int(np.max(rows))}, never admitted")
-        np.add.at(self._totals, np.asarray(rows, dtype=np.int64), np.asarray(amounts, dtype=np.int64))
+        rows = np.asarray(rows, dtype=np.int64)
+        amounts = np.asarray(amounts, dtype=np.int64)
+        np.add.at(self._totals, rows, amounts)
+        self._judged[rows] = True
+        first = rows[(amounts > 0) & (self._first_paid[rows] < 0)]
+        self._first_paid[first] = epoch
+
+    def credit_oracle(self, rows: np.ndarray, true_value: np.ndarray, pot: int) -> None:
+        """What the oracle would pay ``rows`` this epoch: ``pot`` in proportion to true value."""
+        total = float(np.sum(true_value))
+        if pot > 0 and total > 0:
+            np.add.at(self._oracle, np.asarray(rows, dtype=np.int64), true_value * (pot / total))
 
     @property
     def kinds(self) -> np.ndarray:
@@ -326,4 +398,30 @@ class RewardTotals:
         return {
             "honest": lorenz_curve("honest", self.totals[honest]),
             "all": lorenz_curve("all", self.totals),
+        }
+
+    def fairness(self, epochs: int) -> dict[str, float | int]:
+        """The :data:`FAIRNESS_METRICS` of a run of ``epochs`` epochs."""
+        from scipy.stats import spearmanr
+
+        size = self.size
+        honest = (self.kinds == Kind.HONEST) & self._judged[:size]
+        paid, fair = self.totals[honest], self._oracle[:size][honest]
+        rho = float("nan")
+        if honest.sum() >= 3 and np.ptp(paid) > 0 and np.ptp(fair) > 0:
+            rho = float(spearmanr(paid, fair).statistic)
+        arrived = self._arrived[:size]
+        newcomer = honest & (arrived > 0) & (arrived <= epochs - NEWCOMER_WINDOW_EPOCHS)
+        first = self._first_paid[:size][newcomer]
+        waited = first - arrived[newcomer]
+        within = (first >= 0) & (waited <= NEWCOMER_WINDOW_EPOCHS)
+        return {
+            "honest_accounts": int(honest.sum()),
+            "honest_rank_correlation": rho,
+            "honest_pay_ratio": share(float(paid.sum()), float(fair.sum())),
+            "newcomers": int(newcomer.sum()),
+            "first_payout_days_median": float(np.median(waited[first >= 0]))
+            if (first >= 0).any()
+            else float("nan"),
+            "newcomers_never_paid": share(float((~within).sum()), float(newcomer.sum())),
         }

@@ -53,10 +53,24 @@ from simulator.economy.policies import PolicyParams
 from simulator.market import ConstantProductPool
 from simulator.metrics import METRIC_NAMES, LorenzCurve, RewardTotals, gini, nakamoto, share, top_share
 from simulator.params import AttackParams, ContributorParams, Scenario
-from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, Settlement, settle, split_equally
+from simulator.settlement import (
+    GROUPED,
+    PER_ACCOUNT,
+    EpochWork,
+    Settlement,
+    StandingBook,
+    settle,
+    split_equally,
+)
 
 DAYS_PER_YEAR = 365
 POLICIES_READING_BONDS = frozenset({"attribution_bonded"})
+
+
+def reads_bonds(policy: PolicyParams) -> bool:
+    """Whether contributors must bond to take part: the bonded policy slashes bonds, and any policy
+    with a ``min_bond`` above zero pays only the bonded."""
+    return policy.name in POLICIES_READING_BONDS or getattr(policy, "min_bond", 0) > 0
 
 
 def _latest(model: LedgerloopModel, *, name: str) -> Any:
@@ -161,7 +175,10 @@ class LedgerloopModel(mesa.Model):
         self.policy = policy
         self.policy_sim = policy_in_sim_units(policy)
         self.settlement_mode = settlement_mode or self.default_settlement
-        self.fee_params = fee_params or FeeSplitParams()
+        # The fee split is one of the policy's money rules; a caller may override it to study it.
+        self.fee_params = fee_params or policy.fee_split()
+        self.standing = StandingBook()  # read only by policies that remember (attribution_evidence)
+        self._emission = 0
         self.check_books = check_books
         self.schedule = ScheduleInSimUnits(scenario.schedule_params())
         self.genesis = genesis(self.schedule.schedule)
@@ -181,9 +198,7 @@ class LedgerloopModel(mesa.Model):
         self._pending_vested_sale = 0  # set when tokens unlock, sold in trade()
         self._owner_income = 0  # the model owner's fee income this epoch
         self.staker_slashes = 0  # delegated stake slashed this epoch
-        self.bond_each = (
-            open_to_sim(scenario.contributors.bond_open) if policy.name in POLICIES_READING_BONDS else 0
-        )
+        self.bond_each = open_to_sim(scenario.contributors.bond_open) if reads_bonds(policy) else 0
         self.fee_per_call = open_to_sim(scenario.consumers.fee_open_per_call)
         self.latest: dict[str, Any] = {}
         self.reward_totals = RewardTotals()  # per account, for the run's Lorenz curve
@@ -246,6 +261,7 @@ class LedgerloopModel(mesa.Model):
         self._pending_vested_sale = sale
         budget = emission + self.carry_over
         self.carry_over = 0
+        self._emission = emission
         return budget, emission
 
     def apply_shocks(self, epoch: int) -> None:
@@ -286,7 +302,7 @@ class LedgerloopModel(mesa.Model):
     def admit_arrivals(self, epoch: int) -> None:
         for traits in self.arrivals(epoch):
             rows = self.contributors.add(traits)
-            self.reward_totals.admit(rows, traits["kind"])
+            self.reward_totals.admit(rows, traits["kind"], epoch)
             if self.bond_each and len(rows):
                 wanted = self.bond_each * len(rows)
                 if wanted < self.pool.open_reserve // 2:  # a pool is never drained for bonds
@@ -321,11 +337,15 @@ class LedgerloopModel(mesa.Model):
             stakes=self.stakers.stakes(),
             fee_params=self.fee_params,
             mode=self.settlement_mode,
+            standing=self.standing,
         )
         self.carry_over = settlement.carry_over
         rewards = settlement.payouts + settlement.fee_to_contributors
         self.contributors.credit(work, rewards, self.price)
-        self.reward_totals.credit(work.account, rewards)
+        self.reward_totals.credit(work.account, rewards, epoch)
+        # Fair pay of the same accounts: what the oracle would pay this epoch (no carry-over).
+        fair_pot = self._emission + fees * self.fee_params.contributors_bps // 10_000
+        self.reward_totals.credit_oracle(work.account, work.true_value, fair_pot)
         self.slash_bonds(work, backing, settlement.slashes)
         self.treasury += int(settlement.slashes.sum()) + settlement.fee_to_treasury
         self.stakers.receive(settlement.fee_to_stakers)
@@ -337,7 +357,7 @@ class LedgerloopModel(mesa.Model):
         """Stakers' delegated stake, split equally over the contributors who judged, joins their
         bonds for this settlement (a policy that slashes bonds then slashes it too)."""
         backing = np.zeros(len(work), dtype=np.int64)
-        if self.policy.name in POLICIES_READING_BONDS and len(work):
+        if reads_bonds(self.policy) and len(work):
             delegated = int(self.stakers.delegated().sum())
             if delegated:
                 backing = split_equally(delegated, len(work))
@@ -461,6 +481,8 @@ class LedgerloopModel(mesa.Model):
             "judgments": int(work.count.sum()),
             "flagged": int(work.flagged.sum()),
             "honest_retention": share(present[Kind.HONEST], census["honest_arrived"]),
+            "rewards": int(rewards.sum()),
+            "attacker_rewards": int(rewards[attacker].sum()),
             "attacker_reward_share": share(float(rewards[attacker].sum()), float(rewards.sum())),
             "attacker_true_share": share(
                 float(work.true_value[attacker].sum()), float(work.true_value.sum())
@@ -488,6 +510,10 @@ class LedgerloopModel(mesa.Model):
     def reward_lorenz(self) -> dict[str, LorenzCurve]:
         """The Lorenz curves of contributors' rewards so far (see :data:`simulator.metrics.LORENZ_GROUPS`)."""
         return self.reward_totals.lorenz()
+
+    def fairness(self) -> dict[str, float | int]:
+        """The run's pay against the oracle's (see :data:`simulator.metrics.FAIRNESS_METRICS`)."""
+        return self.reward_totals.fairness(self.epoch + 1)
 
 
 def make_model(

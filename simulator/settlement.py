@@ -59,9 +59,18 @@ import numpy as np
 
 from simulator.economy._validation import BASIS_POINTS
 from simulator.economy.epoch import EpochInputs
+from simulator.economy.evidence import EvidenceRows
 from simulator.economy.fees import FeeSplitParams, split_fee
-from simulator.economy.policies import PolicyParams, bond_slashes_array, run_policy
+from simulator.economy.policies import (
+    PolicyParams,
+    attribution_evidence_settle,
+    bond_slashes_array,
+    fee_weights,
+    run_policy,
+)
 from simulator.economy.units import split_by_integer_weights
+from simulator.economy.weights import attribution_weights
+from simulator.oracle import ORACLE
 
 PER_ACCOUNT = "per_account"
 GROUPED = "grouped"
@@ -133,6 +142,34 @@ class Settlement:
     accounts_settled: int  # accounts the policy actually saw (pseudo-accounts when grouped)
     regrouped_per_account: bool = False
     explanation: dict[str, Any] = field(default_factory=dict)
+
+
+class StandingBook:
+    """Each contributor's standing under a policy that remembers (``attribution_evidence``), as
+    arrays indexed by the contributor's row: what the site keeps as one row per epoch and
+    contributor, kept here in place (rows are never reused)."""
+
+    def __init__(self) -> None:
+        self.evidence = np.zeros(0, dtype=np.float64)
+        self.judgments = np.zeros(0, dtype=np.int64)
+        self.credited = np.zeros(0, dtype=np.float64)
+
+    def _reserve(self, rows: np.ndarray) -> None:
+        needed = int(rows.max()) + 1 if rows.size else 0
+        if needed > len(self.evidence):
+            grow = max(needed, 2 * len(self.evidence)) - len(self.evidence)
+            self.evidence = np.concatenate([self.evidence, np.zeros(grow)])
+            self.judgments = np.concatenate([self.judgments, np.zeros(grow, dtype=np.int64)])
+            self.credited = np.concatenate([self.credited, np.zeros(grow)])
+
+    def take(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._reserve(rows)
+        return self.evidence[rows], self.judgments[rows], self.credited[rows]
+
+    def put(
+        self, rows: np.ndarray, evidence: np.ndarray, judgments: np.ndarray, credited: np.ndarray
+    ) -> None:
+        self.evidence[rows], self.judgments[rows], self.credited[rows] = evidence, judgments, credited
 
 
 def account_name(row: int) -> str:
@@ -387,6 +424,78 @@ def _grouped_policy(
     return payouts, slashes, result.carry_over, explanation, groups.count + int(singles.size)
 
 
+# --- policies that weigh each row: evidence and the oracle -----------------------------------
+
+
+def _clusters(work: EpochWork, names: list[str]) -> dict[str, str]:
+    return {names[i]: f"cluster-{work.cluster[i]}" for i in np.flatnonzero(work.cluster >= 0).tolist()}
+
+
+def _rows_paid(names: list[str], payouts: dict[str, int], size: int) -> np.ndarray:
+    amounts = np.zeros(size, dtype=np.int64)
+    if payouts:
+        index = dict(zip(names, range(size), strict=True))
+        amounts[np.fromiter(map(index.__getitem__, payouts), dtype=np.int64, count=len(payouts))] = list(
+            payouts.values()
+        )
+    return amounts
+
+
+def _evidence_policy(
+    params: PolicyParams, work: EpochWork, *, budget: int, fees: int, epoch: int, book: StandingBook
+) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any], int, np.ndarray]:
+    """``attribution_evidence`` on every row, with the standing kept in ``book``: the economy's
+    own array function, so the integers are those of ``run_policy`` on the same accounts."""
+    names = _names(work.account)
+    evidence, judgments, credited = book.take(work.account)
+    rows = EvidenceRows(
+        scores=work.score,
+        counts=work.count,
+        flagged=work.flagged,
+        bonded=work.bond >= params.min_bond,
+        evidence=evidence,
+        judgments=judgments,
+        credited=credited,
+    )
+    inputs = EpochInputs(
+        budget=budget,
+        fees_collected=fees,
+        epoch=epoch,
+        flagged=frozenset(names[i] for i in np.flatnonzero(work.flagged).tolist()),
+        clusters=_clusters(work, names),
+    )
+    result, step = attribution_evidence_settle(
+        params, inputs, names, rows, explain_accounts=False, standing_as_dict=False
+    )
+    if step.counted:
+        book.put(work.account, step.evidence, step.judgments, step.credited)
+    payouts = _rows_paid(names, result.payouts, len(work))
+    slashes = np.zeros(len(work), dtype=np.int64)
+    return payouts, slashes, result.carry_over, result.explanation, len(work), attribution_weights(step.gain)
+
+
+def _oracle_policy(
+    params: PolicyParams, work: EpochWork, *, budget: int, epoch: int
+) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any], int, np.ndarray]:
+    """The oracle (:mod:`simulator.oracle`): the budget by true value, on the attribution grid."""
+    names = _names(work.account)
+    weights = attribution_weights(work.true_value)
+    payouts = np.asarray(split_by_integer_weights(budget, names, weights), dtype=np.int64).reshape(len(work))
+    paid = int(payouts.sum())
+    explanation = {
+        "policy": params.name,
+        "version": params.version,
+        "epoch": epoch,
+        "budget": budget,
+        "paid": paid,
+        "carry_over": budget - paid,
+        "withheld": {"no_true_value": budget - paid},
+        "contributors_considered": len(work),
+        "contributors_paid": int(np.count_nonzero(payouts)),
+    }
+    return payouts, np.zeros(len(work), dtype=np.int64), budget - paid, explanation, len(work), weights
+
+
 # --- fees ------------------------------------------------------------------------------------
 
 
@@ -396,31 +505,48 @@ def _split_fees(
     stakes: Mapping[int, int],
     fee_params: FeeSplitParams,
     mode: str,
+    row_weights: np.ndarray | None,
 ) -> tuple[np.ndarray, dict[int, int], int, int]:
-    positive = np.flatnonzero((work.score > 0) & ~work.flagged)  # flagged work earns no fee share either
+    """The epoch's fees, split once. The contributors' part follows ``row_weights`` (integer, per
+    row) when the policy decided its own fee weights; otherwise the economy's rule
+    (:func:`simulator.economy.policies.fee_weights`), on pseudo-accounts when grouped."""
     to_contributors = np.zeros(len(work), dtype=np.int64)
-    if mode == GROUPED:
-        groups = _group_rows(positive, [work.score], sorted_by_keys=work.rows_by_score())
-        names = _pseudo_names(groups.count)
-        entries = work.score[groups.first] * groups.sizes
-        target = work.score[groups.first].max(initial=0.0)
-        scores = dict(zip(names, _scaled_positive_scores(entries, target).tolist(), strict=True))
+    groups = None
+    if row_weights is not None:
+        paid_rows = np.flatnonzero(row_weights)
+        names = _names(work.account[paid_rows])
+        weights = dict(zip(names, row_weights[paid_rows].tolist(), strict=True))
     else:
-        names = _names(work.account[positive])
-        scores = dict(zip(names, work.score[positive].tolist(), strict=True))
+        # Only a positive score can earn a fee share; the economy's rule decides among those.
+        positive = np.flatnonzero(work.score > 0)
+        if mode == GROUPED:
+            groups = _group_rows(positive, [work.score, work.flagged])
+            names = _pseudo_names(groups.count)
+            entries = work.score[groups.first] * groups.sizes
+            target = work.score[groups.first].max(initial=0.0)
+            scores = dict(zip(names, _scaled_positive_scores(entries, target).tolist(), strict=True))
+            flagged = frozenset(
+                n for n, f in zip(names, work.flagged[groups.first].tolist(), strict=True) if f
+            )
+        else:
+            names = _names(work.account[positive])
+            scores = dict(zip(names, work.score[positive].tolist(), strict=True))
+            flagged = frozenset(n for n, f in zip(names, work.flagged[positive].tolist(), strict=True) if f)
+        paid_rows = positive
+        weights = fee_weights(EpochInputs(budget=0, attribution_scores=scores, flagged=flagged))
     staker_names = {f"s{row}": row for row in stakes}
     split = split_fee(
         fees,
-        attribution_scores=scores,
+        contributor_weights=weights,
         stakes={name: stakes[row] for name, row in staker_names.items()},
         model_owner=MODEL_OWNER_ACCOUNT,
         params=fee_params,
     )
     amounts = np.array([split.contributors.get(n, 0) for n in names], dtype=np.int64)
-    if mode == GROUPED:
+    if groups is not None:
         _spread_equally(groups, amounts, to_contributors)
     else:
-        to_contributors[positive] = amounts
+        to_contributors[paid_rows] = amounts
     to_stakers = {staker_names[name]: amount for name, amount in split.stakers.items()}
     return to_contributors, to_stakers, sum(split.model_owner.values()), split.treasury
 
@@ -438,24 +564,39 @@ def settle(
     stakes: Mapping[int, int],
     fee_params: FeeSplitParams | None = None,
     mode: str = PER_ACCOUNT,
+    standing: StandingBook | None = None,
 ) -> Settlement:
     """Settle one epoch: the policy pays ``budget`` (sim units) for ``work``; ``fees`` are split.
 
     ``params`` must already be in sim units (:func:`simulator.accounting.policy_in_sim_units`).
     ``stakes`` maps staker rows to their stake (sim units); only positive stakes are passed.
+    The fee split is the policy's (``params.fee_split()``) unless ``fee_params`` overrides it.
+    ``standing`` is required by ``attribution_evidence``, which reads and updates it; that policy
+    and the oracle weigh every row themselves, in either mode (nothing to group).
     """
     if mode not in SETTLEMENT_MODES:
         raise ValueError(f"settlement mode {mode!r}: expected one of {', '.join(SETTLEMENT_MODES)}")
     outcome = None
     regrouped = False
-    if mode == GROUPED:
+    row_weights = None
+    if params.name == "attribution_evidence":
+        if standing is None:
+            raise ValueError(
+                "attribution_evidence remembers each account's standing: pass standing=StandingBook()"
+            )
+        *outcome, row_weights = _evidence_policy(
+            params, work, budget=budget, fees=fees, epoch=epoch, book=standing
+        )
+    elif params.name == ORACLE:
+        *outcome, row_weights = _oracle_policy(params, work, budget=budget, epoch=epoch)
+    elif mode == GROUPED:
         outcome = _grouped_policy(params, work, budget=budget, fees=fees, epoch=epoch)
         regrouped = outcome is None
     if outcome is None:
         outcome = _per_account_policy(params, work, budget=budget, fees=fees, epoch=epoch)
     payouts, slashes, carry_over, explanation, settled = outcome
     to_contributors, to_stakers, to_owner, to_treasury = _split_fees(
-        fees, work, stakes, fee_params or FeeSplitParams(), mode
+        fees, work, stakes, fee_params or params.fee_split(), mode, row_weights
     )
     return Settlement(
         payouts=payouts,

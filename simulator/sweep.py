@@ -26,10 +26,17 @@ Output folder:
     lorenz.parquet   one row per run and group (honest, all): run_id, scenario, policy, seed_index +
                      LORENZ_METRICS, the Lorenz curve of contributors' cumulative rewards at the end
                      of the run (see simulator.metrics.LORENZ_GROUPS), exact from integer totals
-    runs/            one Parquet file per run, as run_one wrote it (its Lorenz rows as JSON under
-                     the schema metadata key LORENZ_METADATA_KEY)
+    fairness.parquet one row per run: run_id, scenario, policy, seed_index + FAIRNESS_METRICS, honest
+                     contributors' pay against the oracle's in the same run (rank correlation, pay
+                     ratio, newcomers' wait for a first payout; see simulator.metrics)
+    runs/            one Parquet file per run, as run_one wrote it (its Lorenz rows and fairness row
+                     as JSON under the schema metadata keys LORENZ_METADATA_KEY, FAIRNESS_METADATA_KEY)
 
-Format v2 added lorenz.parquet and the ``lorenz`` block of the manifest; a v1 folder has neither.
+Policies: every economy policy, and the simulator's oracle reference (``oracle``, see
+simulator.oracle), which pays each account its true contribution.
+
+Format v3 added fairness.parquet and the ``fairness`` block; v2 added lorenz.parquet and the
+``lorenz`` block of the manifest; a v1 folder has neither.
 """
 
 from __future__ import annotations
@@ -52,16 +59,26 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulator.economy.policies import POLICIES, params_to_dict, policy_from_dict
-from simulator.metrics import LORENZ_GRID, LORENZ_GROUPS, LORENZ_METRICS, METRICS, LorenzCurve
+from simulator.economy.policies import params_to_dict
+from simulator.metrics import (
+    FAIRNESS_METRICS,
+    LORENZ_GRID,
+    LORENZ_GROUPS,
+    LORENZ_METRICS,
+    METRICS,
+    LorenzCurve,
+)
 from simulator.model import ENGINES, make_model
+from simulator.oracle import SIMULATION_POLICIES, simulation_policy_from_dict
 from simulator.params import ScenarioError
 from simulator.scenarios import STANDARD_SCENARIOS, load_scenario, scenario_data
 from simulator.settlement import SETTLEMENT_MODES
 
-MANIFEST_FORMAT = "ledgerloop.simulator.sweep.v2"
+MANIFEST_FORMAT = "ledgerloop.simulator.sweep.v3"
+MANIFEST_FORMAT_V2 = "ledgerloop.simulator.sweep.v2"  # before fairness.parquet; still readable
 MANIFEST_FORMAT_V1 = "ledgerloop.simulator.sweep.v1"  # before lorenz.parquet; still readable
 LORENZ_METADATA_KEY = b"ledgerloop.lorenz"
+FAIRNESS_METADATA_KEY = b"ledgerloop.fairness"
 ID_COLUMNS = ("run_id", "scenario", "policy", "seed_index")
 
 
@@ -126,43 +143,66 @@ def _metrics_table(columns: dict[str, list], spec: RunSpec) -> Any:
     return pa.table(arrays)
 
 
-def _with_lorenz(table: Any, curves: dict[str, LorenzCurve]) -> Any:
-    """The run's table with its Lorenz rows in the schema metadata (one file per run stays one file,
-    so executors that move a run's bytes need not change)."""
-    # NaN (a group nobody was paid in) travels as null: strict JSON.
-    rows = [
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    # NaN (a group nobody was paid in, a figure with nobody to measure) travels as null: strict JSON.
+    return json.dumps(
+        [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows],
+        allow_nan=False,
+    )
+
+
+def _with_run_summaries(table: Any, curves: dict[str, LorenzCurve], fairness: dict[str, Any]) -> Any:
+    """The run's table with its Lorenz rows and its fairness row in the schema metadata (one file
+    per run stays one file, so executors that move a run's bytes need not change)."""
+    return table.replace_schema_metadata(
         {
-            name: None if isinstance(value, float) and math.isnan(value) else value
-            for name, value in row.items()
+            **(table.schema.metadata or {}),
+            LORENZ_METADATA_KEY: _json_rows([curve.as_row() for curve in curves.values()]),
+            FAIRNESS_METADATA_KEY: _json_rows([fairness]),
         }
-        for row in (curve.as_row() for curve in curves.values())
-    ]
-    text = json.dumps(rows, allow_nan=False)
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), LORENZ_METADATA_KEY: text})
+    )
 
 
-def lorenz_rows_of(table: Any, *, where: str) -> list[dict[str, Any]]:
-    """The Lorenz rows a run's Parquet table carries, keyed by its run id, scenario, policy and seed."""
+def _summary_rows_of(table: Any, key: bytes, what: str, *, where: str) -> list[dict[str, Any]]:
     metadata = table.schema.metadata or {}
-    if LORENZ_METADATA_KEY not in metadata:
+    if key not in metadata:
         raise SweepError(
-            f"{where}: the run's Parquet file carries no Lorenz curve (metadata key "
-            f"{LORENZ_METADATA_KEY.decode()!r}); it was written by older code: run it again"
+            f"{where}: the run's Parquet file carries no {what} (metadata key "
+            f"{key.decode()!r}); it was written by older code: run it again"
         )
     keys = {name: table.column(name)[0].as_py() for name in ID_COLUMNS}
     return [
         {**keys, **{k: (float("nan") if v is None else v) for k, v in row.items()}}
-        for row in json.loads(metadata[LORENZ_METADATA_KEY])
+        for row in json.loads(metadata[key])
     ]
+
+
+def lorenz_rows_of(table: Any, *, where: str) -> list[dict[str, Any]]:
+    """The Lorenz rows a run's Parquet table carries, keyed by its run id, scenario, policy and seed."""
+    return _summary_rows_of(table, LORENZ_METADATA_KEY, "Lorenz curve", where=where)
+
+
+def fairness_rows_of(table: Any, *, where: str) -> list[dict[str, Any]]:
+    """The fairness row (:data:`simulator.metrics.FAIRNESS_METRICS`) a run's Parquet table carries."""
+    return _summary_rows_of(table, FAIRNESS_METADATA_KEY, "fairness figures", where=where)
+
+
+def _summary_table(rows: list[dict[str, Any]], metrics: tuple[Any, ...]) -> Any:
+    import pyarrow as pa
+
+    columns = {name: pa.string() if name != "seed_index" else pa.int64() for name in ID_COLUMNS}
+    columns.update({metric.name: _arrow_type(metric.dtype) for metric in metrics})
+    return pa.table({name: pa.array([row[name] for row in rows], kind) for name, kind in columns.items()})
 
 
 def lorenz_table(rows: list[dict[str, Any]]) -> Any:
     """Lorenz rows as an Arrow table with the documented columns and types."""
-    import pyarrow as pa
+    return _summary_table(rows, LORENZ_METRICS)
 
-    columns = {name: pa.string() if name != "seed_index" else pa.int64() for name in ID_COLUMNS}
-    columns.update({metric.name: _arrow_type(metric.dtype) for metric in LORENZ_METRICS})
-    return pa.table({name: pa.array([row[name] for row in rows], kind) for name, kind in columns.items()})
+
+def fairness_table(rows: list[dict[str, Any]]) -> Any:
+    """Fairness rows as an Arrow table with the documented columns and types."""
+    return _summary_table(rows, FAIRNESS_METRICS)
 
 
 def run_one(spec: RunSpec | dict[str, Any]) -> str | bytes:
@@ -186,11 +226,11 @@ def run_one(spec: RunSpec | dict[str, Any]) -> str | bytes:
 
         replay = ReplayLog.from_file(spec.replay_log)
         scenario = scenario.with_changes(epochs=min(scenario.epochs, replay.days))
-    policy = policy_from_dict(spec.policy_name, spec.policy_params)
+    policy = simulation_policy_from_dict(spec.policy_name, spec.policy_params)
     model = make_model(
         spec.engine, scenario, policy, seed=spec.seed, settlement_mode=spec.settlement, replay=replay
     )
-    table = _with_lorenz(_metrics_table(model.run(), spec), model.reward_lorenz())
+    table = _with_run_summaries(_metrics_table(model.run(), spec), model.reward_lorenz(), model.fairness())
     if spec.out_dir is None:
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
@@ -223,7 +263,7 @@ class SweepConfig:
 
     name: str = "sweep"
     scenarios: tuple[str, ...] = STANDARD_SCENARIOS
-    policies: tuple[PolicyVariant, ...] = tuple(PolicyVariant(name, name) for name in POLICIES)
+    policies: tuple[PolicyVariant, ...] = tuple(PolicyVariant(name, name) for name in SIMULATION_POLICIES)
     seeds: int = 8
     root_seed: int = 0
     engine: str = "vectorized"
@@ -253,7 +293,7 @@ class SweepConfig:
             raise SweepError(f"sweep {self.name!r}: policy labels must be distinct, got {labels}")
         for variant in self.policies:
             try:
-                policy_from_dict(variant.name, variant.params)
+                simulation_policy_from_dict(variant.name, variant.params)
             except (TypeError, ValueError) as error:
                 raise SweepError(f"sweep {self.name!r}: policy {variant.label!r}: {error}") from None
 
@@ -401,7 +441,7 @@ def _versions() -> dict[str, str]:
         "mesa": mesa.__version__,
         "pyarrow": pyarrow.__version__,
         "scipy": scipy.__version__,
-        **{f"policy.{name}": str(spec.version) for name, spec in POLICIES.items()},
+        **{f"policy.{name}": str(spec.version) for name, spec in SIMULATION_POLICIES.items()},
     }
 
 
@@ -433,8 +473,8 @@ def manifest(config: SweepConfig, specs: list[RunSpec], timings: dict[str, float
         "policies": {
             variant.label: {
                 "policy": variant.name,
-                "version": POLICIES[variant.name].version,
-                "params": params_to_dict(policy_from_dict(variant.name, variant.params)),
+                "version": SIMULATION_POLICIES[variant.name].version,
+                "params": params_to_dict(simulation_policy_from_dict(variant.name, variant.params)),
             }
             for variant in config.policies
         },
@@ -465,11 +505,18 @@ def manifest(config: SweepConfig, specs: list[RunSpec], timings: dict[str, float
             "groups": LORENZ_GROUPS,
             "columns": [dataclasses.asdict(metric) for metric in LORENZ_METRICS],
         },
+        "fairness": {
+            "what": "each run's pay of honest contributors against what the oracle (simulator.oracle) would "
+            "have paid the same accounts in the same run: each epoch's emission plus the contributors' fee "
+            "part, in proportion to true contribution",
+            "columns": [dataclasses.asdict(metric) for metric in FAIRNESS_METRICS],
+        },
         "money_unit": "micro-OPEN (1 sim unit = 1e-6 OPEN = 1e12 base units)",
         "files": {
             "metrics": "metrics.parquet",
             "runs": "runs.parquet",
             "lorenz": "lorenz.parquet",
+            "fairness": "fairness.parquet",
             "per_run": "runs/",
         },
     }
@@ -509,6 +556,12 @@ def run_sweep(
         for row in lorenz_rows_of(table, where=f"run {spec.run_id}")
     ]
     pq.write_table(lorenz_table(lorenz), output / "lorenz.parquet")
+    fairness = [
+        row
+        for spec, table in zip(specs, tables, strict=True)
+        for row in fairness_rows_of(table, where=f"run {spec.run_id}")
+    ]
+    pq.write_table(fairness_table(fairness), output / "fairness.parquet")
     tables = [table.replace_schema_metadata(None) for table in tables]
     metrics = pa.concat_tables(tables)
     pq.write_table(metrics, output / "metrics.parquet")

@@ -28,6 +28,15 @@ the order of the accounts and the site and the simulator compute the same floats
 fewer than two scored accounts, or no spread at all, gives no estimate: it is not counted, its
 budget is carried over and the explanation says so.
 
+Why the defaults are ``confidence = 0`` and ``min_judgments = 1`` (governance can raise both):
+the standard sweep (benchmarks/RESULTS.md, "Fair pay") shows that carrying the balance forward
+and paying only new highs is what keeps noise from being paid. An account that adds nothing is
+a random walk, whose running maximum grows like the square root of its judgments, while an
+honest account's evidence grows in proportion to them, so noise's share falls as a run goes on.
+A bound below the evidence, or a minimum of judgments, lowers attackers' share a little more but
+delays or denies honest newcomers' first pay (who then leave) and lowers the rank correlation
+of honest pay with fair pay below 0.9.
+
 Rewards are not vested and clawed back. The high-water mark already keeps later harm from being
 paid over (a negative stretch must be earned back before any new pay), and locking paid rewards
 to claw them back would delay every honest contributor's pay to catch the few whose attribution

@@ -50,6 +50,7 @@ from simulator.economy._validation import (
 from simulator.economy.epoch import EpochInputs, EpochResult, Standing
 from simulator.economy.evidence import (
     EvidenceRows,
+    EvidenceStep,
     account_detail,
     evidence_step,
     explain_evidence_account,
@@ -191,14 +192,18 @@ class AttributionEvidenceParams(PolicyParams):
     name: ClassVar[str] = "attribution_evidence"
     version: ClassVar[int] = 1
 
+    # Defaults from the standard sweep (benchmarks/RESULTS.md, "Fair pay"): the high-water mark on
+    # cumulative evidence is what keeps noise from being paid; a bound below it, or a minimum of
+    # judgments, delays honest newcomers and lowers the rank correlation with fair pay without
+    # lowering attackers' share much. Both stay available to governance.
     confidence_centi_sd: int = param(
-        100,
+        0,
         "How far below an account's cumulative evidence its paid bound sits, in hundredths of a standard "
         "error (100 = one standard error): higher keeps noise from being paid, and pays honest newcomers later.",
         non_negative_int,
     )
     min_judgments: int = param(
-        20,
+        1,
         "Scored judgments an account needs in total before its first payout (the evidence window); "
         "its evidence accrues meanwhile and is paid once it qualifies. At least 1.",
         positive_int,
@@ -460,19 +465,22 @@ def attribution_evidence_settle(
     rows: EvidenceRows,
     *,
     explain_accounts: bool,
-) -> EpochResult:
+    standing_as_dict: bool = True,
+) -> tuple[EpochResult, EvidenceStep]:
     """``attribution_evidence`` on parallel arrays (one row per account of ``accounts``, scored
     this epoch, with its standing before it; ``bonded``: has at least ``min_bond``): what the
     policy and the simulator both call.
 
     ``inputs`` supplies the budget, epoch, clusters and flagged set; its score mappings are not
-    read. ``explain_accounts`` keeps each account's figures in ``explanation["accounts"]``."""
+    read. ``explain_accounts`` keeps each account's figures in ``explanation["accounts"]``. Returns
+    the result and the step (each account's new standing as arrays); with ``standing_as_dict``
+    False the result's ``standing`` is left empty for a caller that keeps the arrays instead."""
     step = evidence_step(
         rows, confidence=params.confidence_centi_sd / 100, min_judgments=params.min_judgments
     )
     weights = attribution_weights(step.gain)
     standing = {}
-    if step.counted:
+    if step.counted and standing_as_dict:
         standing = dict(
             zip(
                 accounts,
@@ -495,7 +503,7 @@ def attribution_evidence_settle(
             account: account_detail(step, index, score=float(rows.scores[index]), before=before[index])
             for index, account in enumerate(accounts)
         }
-    return _settle(
+    result = _settle(
         params,
         inputs,
         accounts,
@@ -506,6 +514,7 @@ def attribution_evidence_settle(
         standing=standing,
         detail=detail,
     )
+    return result, step
 
 
 def attribution_evidence_policy(params: AttributionEvidenceParams, inputs: EpochInputs) -> EpochResult:
@@ -525,7 +534,7 @@ def attribution_evidence_policy(params: AttributionEvidenceParams, inputs: Epoch
         judgments=np.array([entry.judgments for entry in standing], dtype=np.int64),
         credited=np.array([entry.credited for entry in standing], dtype=np.float64),
     )
-    return attribution_evidence_settle(params, inputs, accounts, rows, explain_accounts=True)
+    return attribution_evidence_settle(params, inputs, accounts, rows, explain_accounts=True)[0]
 
 
 def explain_account(explanation: Mapping[str, Any], account: str, payout: int) -> list[str]:
@@ -610,15 +619,18 @@ def params_to_dict(params: PolicyParams) -> dict[str, Any]:
     return dataclasses.asdict(params)
 
 
-def policy_from_dict(name: str, params_dict: Mapping[str, Any]) -> PolicyParams:
+def policy_from_dict(
+    name: str, params_dict: Mapping[str, Any], *, registry: Mapping[str, PolicySpec] = POLICIES
+) -> PolicyParams:
     """Build a policy's parameters from data, e.g. a governance proposal's JSON.
 
     Missing fields take their defaults. An unknown policy, an unknown field or a bad value raises
-    ValueError/TypeError naming it.
+    ValueError/TypeError naming it. ``registry`` is where names are looked up: the economy's
+    policies, or a superset such as the simulator's (which adds its oracle reference).
     """
-    spec = POLICIES.get(name)
+    spec = registry.get(name)
     if spec is None:
-        raise ValueError(f"unknown policy {name!r}; known policies: {', '.join(sorted(POLICIES))}")
+        raise ValueError(f"unknown policy {name!r}; known policies: {', '.join(sorted(registry))}")
     if not isinstance(params_dict, Mapping):
         raise TypeError(
             f"{name}: parameters must be an object of field: value, got {type(params_dict).__name__}"

@@ -1,7 +1,9 @@
 """Reading a sweep folder (written by :func:`simulator.sweep.run_sweep`) into plain numpy arrays.
 
 Folders of format v1 (before runs recorded their Lorenz curve of rewards) still load: their
-``lorenz`` is None, and the report says that the curve needs the sweep run again."""
+``lorenz`` is None, and the report says that the curve needs the sweep run again. Folders before
+v3 have no fairness figures (``fairness`` is None) and no per-epoch ``rewards`` columns; the
+report says those need the sweep run again."""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from simulator.metrics import LORENZ_GRID, lorenz_column
-from simulator.sweep import MANIFEST_FORMAT, MANIFEST_FORMAT_V1
+from simulator.sweep import MANIFEST_FORMAT, MANIFEST_FORMAT_V1, MANIFEST_FORMAT_V2
 
-READABLE_FORMATS = (MANIFEST_FORMAT, MANIFEST_FORMAT_V1)
+READABLE_FORMATS = (MANIFEST_FORMAT, MANIFEST_FORMAT_V2, MANIFEST_FORMAT_V1)
 
 
 class ReportError(ValueError):
@@ -30,6 +32,7 @@ class SweepData:
     manifest: dict[str, Any]
     columns: dict[str, np.ndarray]  # metrics.parquet, one array per column
     lorenz: dict[str, np.ndarray] | None = None  # lorenz.parquet, one array per column; None in v1
+    fairness: dict[str, np.ndarray] | None = None  # fairness.parquet, one row per run; None before v3
 
     @property
     def scenarios(self) -> list[str]:
@@ -65,6 +68,14 @@ class SweepData:
         """One lorenz.parquet column (``gini``, ``accounts``, ...) per run, in run-id order."""
         chosen = self._lorenz_rows(group=group, scenario=scenario, policy=policy)
         return np.zeros(0) if chosen is None else self.lorenz[name][chosen].astype(np.float64)
+
+    def fairness_value(self, name: str, *, scenario: str, policy: str) -> np.ndarray:
+        """One fairness.parquet column per run, in run-id order; empty for a sweep without them."""
+        if self.fairness is None:
+            return np.zeros(0)
+        chosen = np.flatnonzero((self.fairness["scenario"] == scenario) & (self.fairness["policy"] == policy))
+        chosen = chosen[np.argsort(self.fairness["run_id"][chosen], kind="stable")]
+        return self.fairness[name][chosen].astype(np.float64)
 
     def _lorenz_rows(self, *, group: str, scenario: str, policy: str) -> np.ndarray | None:
         if self.lorenz is None:
@@ -110,7 +121,13 @@ def load_sweep(folder: str | Path) -> SweepData:
             lorenz_path,
             required=("run_id", "scenario", "policy", "group", "gini", *map(lorenz_column, LORENZ_GRID)),
         )
-    return SweepData(folder=folder, manifest=manifest, columns=columns, lorenz=lorenz)
+    fairness = None
+    if manifest["format"] == MANIFEST_FORMAT:
+        fairness_path = folder / "fairness.parquet"
+        if not fairness_path.is_file():
+            raise ReportError(f"{fairness_path}: missing; a {MANIFEST_FORMAT} sweep folder has one")
+        fairness = _read_columns(fairness_path, required=("run_id", "scenario", "policy", "honest_pay_ratio"))
+    return SweepData(folder=folder, manifest=manifest, columns=columns, lorenz=lorenz, fairness=fairness)
 
 
 def _read_columns(path: Path, *, required: tuple[str, ...]) -> dict[str, np.ndarray]:

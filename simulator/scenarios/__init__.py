@@ -26,6 +26,7 @@ STANDARD_SCENARIOS = (
     "spam_wave",
     "sybil_attack",
     "collusion_ring",
+    "label_flipping",
     "demand_shock",
     "price_crash",
     "unlock_cliff",

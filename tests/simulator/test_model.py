@@ -11,6 +11,7 @@ from simulator.agents import HonestContributor, ReferenceModel, Staker, SybilAcc
 from simulator.economy.policies import policy_from_dict
 from simulator.metrics import METRIC_NAMES
 from simulator.model import make_model
+from simulator.oracle import SIMULATION_POLICIES, simulation_policy_from_dict
 from simulator.populations import ContributorPopulation, StakerPopulation, VectorizedModel
 
 from .conftest import small
@@ -114,3 +115,23 @@ def test_engines_agree_on_aggregate_metrics_within_monte_carlo_error(policy):
         a, b = means["vectorized"][name], means["reference"][name]
         error = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
         assert abs(a.mean() - b.mean()) <= 4 * error + 1e-9 * abs(a.mean()), (name, a.mean(), b.mean(), error)
+
+
+@pytest.mark.parametrize("engine", ["vectorized", "reference"])
+@pytest.mark.parametrize("policy", sorted(SIMULATION_POLICIES))
+def test_every_epoch_pays_its_budget_exactly_under_every_policy_on_both_engines(engine, policy):
+    scenario = small("spam_wave", epochs=16, contributors=60)
+    scenario = scenario.with_changes(
+        attacks=(dataclasses.replace(scenario.attacks[0], start_epoch=3, ramp_epochs=2, actors=20),)
+    )
+    model = make_model(engine, scenario, simulation_policy_from_dict(policy, {}), seed=4)
+    table = model.run()
+    for budget, paid, carry_over in zip(table["budget"], table["paid"], table["carry_over"], strict=True):
+        assert paid + carry_over == budget
+    assert all(
+        0 <= attacker <= total
+        for attacker, total in zip(table["attacker_rewards"], table["rewards"], strict=True)
+    )
+    assert sum(table["paid"]) > 0
+    fairness = model.fairness()
+    assert fairness["honest_accounts"] > 0 and fairness["honest_pay_ratio"] > 0

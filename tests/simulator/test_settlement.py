@@ -8,8 +8,21 @@ from hypothesis import strategies as st
 
 from simulator.accounting import policy_in_sim_units
 from simulator.attribution_model import AttributionModelParams, Kind, attribution_figures, scores
-from simulator.economy.policies import POLICIES, policy_from_dict
-from simulator.settlement import GROUPED, PER_ACCOUNT, EpochWork, settle, split_equally, split_pro_rata
+from simulator.economy.epoch import EpochInputs, Standing
+from simulator.economy.fees import split_fee
+from simulator.economy.policies import POLICIES, policy_from_dict, run_policy
+from simulator.oracle import simulation_policy_from_dict
+from simulator.settlement import (
+    GROUPED,
+    MODEL_OWNER_ACCOUNT,
+    PER_ACCOUNT,
+    EpochWork,
+    StandingBook,
+    account_name,
+    settle,
+    split_equally,
+    split_pro_rata,
+)
 
 BUDGET = 428_541_666_666
 FEES = 10_000_000_000
@@ -57,8 +70,19 @@ def test_grouped_settlement_pays_each_account_what_per_account_settlement_pays(n
     policy = policy_in_sim_units(policy_from_dict(name, params))
     work = random_work(3000, seed=len(params))
     stakes = {row: 10**9 + row for row in range(40)}
-    exact = settle(policy, work, budget=BUDGET, fees=FEES, epoch=5, stakes=stakes, mode=PER_ACCOUNT)
-    grouped = settle(policy, work, budget=BUDGET, fees=FEES, epoch=5, stakes=stakes, mode=GROUPED)
+    exact = settle(
+        policy,
+        work,
+        budget=BUDGET,
+        fees=FEES,
+        epoch=5,
+        stakes=stakes,
+        mode=PER_ACCOUNT,
+        standing=StandingBook(),
+    )
+    grouped = settle(
+        policy, work, budget=BUDGET, fees=FEES, epoch=5, stakes=stakes, mode=GROUPED, standing=StandingBook()
+    )
     for outcome in (exact, grouped):
         assert int(outcome.payouts.sum()) + outcome.carry_over == BUDGET
         assert (
@@ -136,3 +160,72 @@ def test_grouped_bonded_settlement_slashes_negative_scores_outside_the_policy_ca
         assert grouped.explanation[figure] == exact.explanation[figure]
     # The policy saw pseudo-accounts and cluster members only, none of the harmful accounts.
     assert grouped.accounts_settled < len(work) - harmful
+
+
+def test_the_evidence_policy_in_the_simulator_pays_what_the_economy_pays_epoch_after_epoch():
+    """The simulator keeps standing in arrays; the economy takes it as a mapping. Three epochs, some
+    accounts absent some days: every payout, fee share and standing is the same to the unit."""
+    policy = policy_in_sim_units(policy_from_dict("attribution_evidence", {"min_judgments": 6}))
+    book, standing = StandingBook(), {}
+    stakes = {row: 10**9 + row for row in range(5)}
+    for epoch in range(3):
+        work = random_work(400, seed=10 + epoch)
+        present = np.random.default_rng(epoch).random(len(work.account)) < 0.8
+        work = EpochWork(**{name: getattr(work, name)[present] for name in EpochWork.__dataclass_fields__})
+        simulated = settle(policy, work, budget=BUDGET, fees=FEES, epoch=epoch, stakes=stakes, standing=book)
+        names = [account_name(row) for row in work.account.tolist()]
+        result = run_policy(
+            policy,
+            EpochInputs(
+                budget=BUDGET,
+                fees_collected=FEES,
+                epoch=epoch,
+                judgment_counts=dict(zip(names, work.count.tolist(), strict=True)),
+                attribution_scores=dict(zip(names, work.score.tolist(), strict=True)),
+                bonds=dict(zip(names, work.bond.tolist(), strict=True)),
+                flagged=frozenset(n for n, f in zip(names, work.flagged.tolist(), strict=True) if f),
+                clusters={
+                    n: f"cluster-{c}" for n, c in zip(names, work.cluster.tolist(), strict=True) if c >= 0
+                },
+                standing=standing,
+            ),
+        )
+        standing = {**standing, **result.standing}
+        fees = split_fee(
+            FEES,
+            contributor_weights=result.fee_weights,
+            stakes={f"s{row}": stake for row, stake in stakes.items()},
+            model_owner=MODEL_OWNER_ACCOUNT,
+            params=policy.fee_split(),
+        )
+        assert dict(zip(names, simulated.payouts.tolist(), strict=True)) == {
+            n: result.payouts.get(n, 0) for n in names
+        }
+        assert dict(zip(names, simulated.fee_to_contributors.tolist(), strict=True)) == {
+            n: fees.contributors.get(n, 0) for n in names
+        }
+        assert (
+            simulated.carry_over == result.carry_over
+            and int(simulated.payouts.sum()) + simulated.carry_over == BUDGET
+        )
+        evidence, judgments, credited = book.take(work.account)
+        assert [
+            Standing(*entry)
+            for entry in zip(evidence.tolist(), judgments.tolist(), credited.tolist(), strict=True)
+        ] == [standing[n] for n in names]
+    assert result.explanation["contributors_paid"] > 0
+
+
+def test_the_oracle_pays_in_proportion_to_true_value_and_conserves():
+    oracle = simulation_policy_from_dict("oracle", {})
+    work = random_work(500, seed=3)
+    outcome = settle(oracle, work, budget=BUDGET, fees=FEES, epoch=0, stakes={})
+    assert int(outcome.payouts.sum()) + outcome.carry_over == BUDGET and outcome.carry_over == 0
+    valued = work.true_value > 0
+    assert not outcome.payouts[~valued].any() and not outcome.fee_to_contributors[~valued].any()
+    expected = BUDGET * work.true_value / work.true_value.sum()
+    assert np.abs(outcome.payouts - expected).max() < BUDGET * 1e-9
+    with pytest.raises(
+        TypeError, match="not the parameters of a registered policy"
+    ):  # governance cannot run it
+        run_policy(oracle, EpochInputs(budget=1))

@@ -10,7 +10,7 @@ import pytest
 
 from simulator.attribution_model import default_profile_path
 from simulator.cli import main
-from simulator.metrics import LORENZ_GRID, LORENZ_METRICS, METRIC_NAMES, lorenz_column
+from simulator.metrics import FAIRNESS_METRICS, LORENZ_GRID, LORENZ_METRICS, METRIC_NAMES, lorenz_column
 from simulator.sweep import (
     ID_COLUMNS,
     PolicyVariant,
@@ -72,7 +72,7 @@ def test_outputs_and_manifest_record_what_produced_them(tmp_path):
     runs = pq.read_table(output / "runs.parquet")
     assert runs.num_rows == 4 and set(runs.column("epoch").to_pylist()) == {11}
     manifest = json.loads((output / "manifest.json").read_text())
-    assert manifest["format"] == "ledgerloop.simulator.sweep.v2"
+    assert manifest["format"] == "ledgerloop.simulator.sweep.v3"
     assert manifest["policies"]["bonded_5x"]["params"]["fee_multiple_bps"] == 50_000
     assert (
         manifest["policies"]["bonded_5x"]["params"]["max_cluster_share_bps"] == 1000
@@ -105,6 +105,36 @@ def test_outputs_and_manifest_record_what_produced_them(tmp_path):
         if row["group"] == "all":
             honest = next(r for r in rows if r["run_id"] == row["run_id"] and r["group"] == "honest")
             assert row["accounts"] > honest["accounts"] and row["total_rewards"] >= honest["total_rewards"]
+    fairness = pq.read_table(output / "fairness.parquet")
+    assert fairness.column_names == [*ID_COLUMNS, *(metric.name for metric in FAIRNESS_METRICS)]
+    assert [column["name"] for column in manifest["fairness"]["columns"]] == fairness.column_names[4:]
+    assert sorted(fairness.column("run_id").to_pylist()) == sorted(run["run_id"] for run in manifest["runs"])
+    for row in fairness.to_pylist():
+        assert row["honest_accounts"] > 0 and 0 < row["honest_pay_ratio"] <= 1.5
+        assert -1 <= row["honest_rank_correlation"] <= 1
+
+
+def test_the_oracle_runs_in_a_sweep_and_is_the_reference_of_fair_pay(tmp_path):
+    output = run_sweep(
+        config(
+            tmp_path,
+            "fair",
+            policies=(PolicyVariant("attribution", "attribution"), PolicyVariant("oracle", "oracle")),
+        )
+    )
+    rows = {
+        (row["policy"], row["seed_index"]): row
+        for row in pq.read_table(output / "fairness.parquet").to_pylist()
+    }
+    for seed in (0, 1):
+        oracle = rows[("oracle", seed)]
+        # Same accounts, same truth: the oracle's pay is its own reference, exactly up to rounding.
+        assert oracle["honest_rank_correlation"] > 0.99 and abs(oracle["honest_pay_ratio"] - 1) < 1e-6
+        assert rows[("attribution", seed)]["honest_rank_correlation"] < oracle["honest_rank_correlation"]
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert (
+        manifest["policies"]["oracle"]["policy"] == "oracle" and manifest["versions"]["policy.oracle"] == "1"
+    )
 
 
 def test_run_one_is_a_pure_function_of_its_spec(tmp_path):
@@ -183,8 +213,9 @@ def test_the_standard_sweep_config_is_valid():
     import simulator
 
     config = SweepConfig.from_file(Path(simulator.__file__).parent / "sweeps" / "standard.yaml")
-    assert len(config.scenarios) == 7 and len(config.policies) == 4
-    assert len(build_specs(config)) == 7 * 4 * 16
+    assert len(config.scenarios) == 8 and len(config.policies) == 6
+    assert {variant.name for variant in config.policies} >= {"attribution_evidence", "oracle"}
+    assert len(build_specs(config)) == 8 * 6 * 16
 
 
 @pytest.mark.parametrize("command", ["run", "calibrate", "sweep", "scenarios"])
