@@ -19,9 +19,10 @@ Public API:
     metrics.METRICS                                  # column name, dtype, unit, description
     sweep.SweepConfig.from_file(path) / SweepConfig(...)
     sweep.run_sweep(config, *, executor=None) -> Path   # manifest.json, metrics.parquet, runs.parquet,
-                                                        # lorenz.parquet (end-of-run Lorenz curves), runs/
+                                                        # lorenz.parquet (end-of-run Lorenz curves),
+                                                        # fairness.parquet (pay against the oracle), runs/
     sweep.RunSpec; sweep.run_one(spec | dict) -> str (Parquet path) | bytes   # for any executor (Celery)
-    calibration.calibrate(log_path, *, too_fast_ms=2000) -> dict; save_calibration / load_calibration
+    calibration.calibrate(log_path, *, too_fast_bps=3500) -> dict; save_calibration / load_calibration
     calibration.apply_calibration(scenario, calibration) -> Scenario
     replay.ReplayLog.from_file(log_path)              # real contributors drive a vectorized run
     synthetic_log.synthetic_log_rows(SyntheticLogParams(...), seed) -> (rows, truth)

@@ -20,8 +20,11 @@ quality            the probability of being right behind that agreement: each co
                    agreement r relates to quality q by r = q M + (1 - q)(1 - M), M being the
                    probability the others' majority is right, which itself depends on the others'
                    qualities; both are solved for together (a few fixed-point rounds).
-flags              share of contributor-days on which most judgments were faster than
-                   ``too_fast_ms`` (what the simulator's per-epoch flag probability means).
+flags              share of contributor-days on which most judgments were too fast: at most
+                   ``too_fast_bps`` / 10000 of the log's median time per judgment, the money rule
+                   the site's quality control flags by (``PolicyParams.too_fast_bps`` of the
+                   economy: one parameter for both); what the simulator's per-epoch flag
+                   probability means.
 
 Goodness of fit, per distribution: the KS statistic and p-value of the observed per-contributor
 figures against the same figures simulated from the fitted model with each contributor's own
@@ -43,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from simulator.economy._validation import BASIS_POINTS
+from simulator.economy.policies import PolicyParams
 from simulator.feedback_log import read_feedback_log
 from simulator.params import Dist, Scenario
 
@@ -69,10 +74,14 @@ def file_sha256(path: str | Path) -> str:
 # --- the log as arrays ---------------------------------------------------------------------
 
 
+# The economy's default: quality control's too-fast rule is one of the money rules of every policy.
+DEFAULT_TOO_FAST_BPS: int = PolicyParams.__dataclass_fields__["too_fast_bps"].default
+
+
 class LogTable:
     """The final judgments of a log (revisions applied) as parallel arrays, one per judgment."""
 
-    def __init__(self, rows: list[dict[str, Any]], *, too_fast_ms: int) -> None:
+    def __init__(self, rows: list[dict[str, Any]], *, too_fast_bps: int = DEFAULT_TOO_FAST_BPS) -> None:
         if not rows:
             raise CalibrationError("the feedback log has no rows")
         final: dict[tuple[str, int], dict[str, Any]] = {}
@@ -90,7 +99,10 @@ class LogTable:
         self.choice = np.array([CHOICES.index(row["choice"]) for row in judgments], dtype=np.int64)
         self.time_ms = np.array([row["time_spent_ms"] for row in judgments], dtype=np.float64)
         self.day = np.array([(moment.date() - first_date).days for moment in submitted], dtype=np.int64)
-        self.too_fast = self.time_ms < too_fast_ms
+        # The site flags an annotator whose median time is at most this share of the Datanet's median.
+        self.too_fast_bps = too_fast_bps
+        self.too_fast_ms = float(np.median(self.time_ms)) * too_fast_bps / BASIS_POINTS
+        self.too_fast = self.time_ms <= self.too_fast_ms
         self.rows = len(rows)
         self.days = int(self.day.max()) + 1
         self.annotators = len(names)
@@ -353,11 +365,11 @@ def contributor_quality(table: LogTable, *, seed: int = 0) -> np.ndarray:
     return _fit_quality(np.random.default_rng(seed), table, eligible, agrees)[-1]
 
 
-def calibrate(path: str | Path, *, too_fast_ms: int = 2000, seed: int = 0) -> dict[str, Any]:
+def calibrate(path: str | Path, *, too_fast_bps: int = DEFAULT_TOO_FAST_BPS, seed: int = 0) -> dict[str, Any]:
     """Fit the contributor parameters to the log at ``path``; returns the calibration as data."""
     path = Path(path)
     rows = list(read_feedback_log(path))
-    table = LogTable(rows, too_fast_ms=too_fast_ms)
+    table = LogTable(rows, too_fast_bps=too_fast_bps)
     rng = np.random.default_rng(seed)
     annotator, day, counts, fast = table.annotator_days()
     observed_days = table.days - table.first_day
@@ -397,7 +409,8 @@ def calibrate(path: str | Path, *, too_fast_ms: int = 2000, seed: int = 0) -> di
             "days": table.days,
             "first_day": table.first_date.isoformat(),
         },
-        "too_fast_ms": too_fast_ms,
+        "too_fast_bps": too_fast_bps,
+        "too_fast_ms": table.too_fast_ms,
         "contributors": {
             "initial": initial,
             "arrivals_per_epoch": arrival_rate,

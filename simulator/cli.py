@@ -59,8 +59,9 @@ examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from simulator.economy.policies import POLICIES
+    from simulator.calibration import DEFAULT_TOO_FAST_BPS
     from simulator.model import ENGINES
+    from simulator.oracle import SIMULATION_POLICIES as POLICIES
     from simulator.scenarios import scenario_names
 
     parser = argparse.ArgumentParser(
@@ -107,16 +108,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Fit arrival rate, activity, time per judgment, reliability/quality and flag share to a "
         "feedback log; writes them with the log's sha256 and a KS check per distribution.",
         epilog="examples:\n    python -m simulator calibrate var/feedback_log.jsonl --out var/calibration.json\n"
-        "    python -m simulator calibrate log.jsonl --out calibration.json --too-fast-ms 3000",
+        "    python -m simulator calibrate log.jsonl --out calibration.json --too-fast-bps 2500",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     calibrate.add_argument("log", help="feedback log (JSON lines, schema feedback_log.v1)")
     calibrate.add_argument("--out", required=True, help="where to write the calibration JSON")
     calibrate.add_argument(
-        "--too-fast-ms",
+        "--too-fast-bps",
         type=int,
-        default=2000,
-        help="judgments faster than this count as too fast; default 2000",
+        default=DEFAULT_TOO_FAST_BPS,
+        help="a judgment is too fast at or below this share of the log's median time, in basis points: "
+        f"the economy's too_fast_bps rule that the site flags by; default {DEFAULT_TOO_FAST_BPS}",
     )
     calibrate.add_argument(
         "--seed", type=int, default=0, help="seed of the simulated goodness-of-fit samples"
@@ -219,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from simulator.calibration import calibrate, save_calibration
 
-    calibration = calibrate(args.log, too_fast_ms=args.too_fast_ms, seed=args.seed)
+    calibration = calibrate(args.log, too_fast_bps=args.too_fast_bps, seed=args.seed)
     path = save_calibration(calibration, args.out)
     log = calibration["log"]
     print(
@@ -293,7 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simulator.sweep import SweepError
 
     args = _parser().parse_args(argv)
-    handlers = {"run": _run, "calibrate": _calibrate, "sweep": _sweep, "scenarios": _scenarios, "report": _report}
+    handlers = {
+        "run": _run,
+        "calibrate": _calibrate,
+        "sweep": _sweep,
+        "scenarios": _scenarios,
+        "report": _report,
+    }
     try:
         return handlers[args.command](args)
     except (ScenarioError, SweepError, CalibrationError, FeedbackLogError, ReportError, OSError) as error:

@@ -2,7 +2,7 @@
 
 Day d of the log is epoch d. Each contributor of the log arrives on the day of their first
 judgment and, on every day, makes exactly the judgments the log says (count, agreement with the
-others' majority, "flagged" when most were faster than ``too_fast_ms``). They never leave by the
+others' majority, "flagged" when most were too fast by the economy's ``too_fast_bps`` rule). They never leave by the
 simulator's wage rule: the log says when they work. What the log cannot say is how right they
 were, so the number of correct judgments, which drives the attribution scores, is drawn from
 the quality calibration infers for each of them (:mod:`simulator.calibration`).
@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from simulator.attribution_model import Kind
-from simulator.calibration import LogTable, contributor_quality, file_sha256, majority_of_others
+from simulator.calibration import (
+    DEFAULT_TOO_FAST_BPS,
+    LogTable,
+    contributor_quality,
+    file_sha256,
+    majority_of_others,
+)
 from simulator.feedback_log import read_feedback_log
 from simulator.model import independent_traits
 from simulator.params import ContributorParams
@@ -69,9 +75,11 @@ class ReplayLog:
         self._seconds = np.exp(seconds / np.maximum(judged, 1))
 
     @classmethod
-    def from_file(cls, path: str | Path, *, too_fast_ms: int = 2000, seed: int = 0) -> ReplayLog:
+    def from_file(
+        cls, path: str | Path, *, too_fast_bps: int = DEFAULT_TOO_FAST_BPS, seed: int = 0
+    ) -> ReplayLog:
         path = Path(path)
-        table = LogTable(list(read_feedback_log(path)), too_fast_ms=too_fast_ms)
+        table = LogTable(list(read_feedback_log(path)), too_fast_bps=too_fast_bps)
         return cls(table, sha256=file_sha256(path), seed=seed)
 
     def arrivals(self, epoch: int) -> np.ndarray:

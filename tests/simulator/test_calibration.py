@@ -125,8 +125,18 @@ def test_calibrating_a_bad_log_names_the_line(tmp_path, capsys):
     assert "bad.jsonl:4: choice" in capsys.readouterr().err
 
 
+def test_too_fast_is_the_economys_rule_a_share_of_the_logs_median_time(synthetic_log):
+    rows = synthetic_log[1]
+    default = LogTable(rows)  # final judgments: a revision replaces the judgment it revises
+    assert default.too_fast_bps == policy_from_dict("attribution_evidence", {}).too_fast_bps == 3500
+    assert default.too_fast_ms == pytest.approx(np.median(default.time_ms) * 0.35)
+    stricter = LogTable(rows, too_fast_bps=6000)
+    assert stricter.too_fast.sum() > default.too_fast.sum() > 0
+    assert np.array_equal(default.too_fast, default.time_ms <= np.median(default.time_ms) * 0.35)
+
+
 def test_replay_drives_the_real_contributors_and_adds_the_attackers(synthetic_log):
-    replay = ReplayLog(LogTable(synthetic_log[1], too_fast_ms=2000))  # the rows, already validated above
+    replay = ReplayLog(LogTable(synthetic_log[1]))  # the rows, already validated above
     scenario = shrink(load_scenario("sybil_attack"), epochs=replay.days)
     model = make_model("vectorized", scenario, policy_from_dict("volume", {}), seed=1, replay=replay)
     table = model.run()
