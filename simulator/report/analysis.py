@@ -84,7 +84,20 @@ class Threshold:
 # Run summaries: one number per run, computed from its per-epoch metrics.
 # name -> (what a reader sees, unit, how to compute it from the run's columns)
 SUMMARY_METRICS: dict[str, tuple[str, str]] = {
-    "attacker_reward_share": ("attackers' share of rewards", "share, whole run, weighted by emission paid"),
+    "attacker_reward_share": (
+        "attackers' share of rewards over the attack period",
+        "share of emission paid + fee share, from the first attack or shock to the end (whole run without one)",
+    ),
+    "honest_rank_correlation": (
+        "rank correlation of honest pay with fair pay",
+        "Spearman rho of honest accounts' totals against the oracle's pay of the same accounts",
+    ),
+    "honest_pay_ratio": (
+        "honest pay against fair pay",
+        "honest accounts' total / what the oracle would pay them",
+    ),
+    "first_payout_days_median": ("days to a newcomer's first payout", "median over honest newcomers paid"),
+    "newcomers_never_paid": ("newcomers never paid", "share of honest newcomers unpaid within 90 days"),
     "honest_retention": ("honest retention", "share at the last epoch"),
     "price": ("price", "USD/OPEN at the last epoch"),
     "staking_ratio": ("staking ratio", "share at the last epoch"),
@@ -113,6 +126,14 @@ def default_thresholds() -> tuple[Threshold, ...]:
             "attackers capture < 5% of rewards in every attack scenario",
         ),
         Threshold("honest_retention", ">", 0.80, "price_crash", "honest retention > 80% after a price crash"),
+        Threshold(
+            "honest_rank_correlation",
+            ">=",
+            0.9,
+            "all",
+            "honest pay ranks as fair pay does (Spearman >= 0.9) in every scenario",
+        ),
+        Threshold("honest_pay_ratio", ">=", 0.9, "all", "honest contributors receive >= 90% of fair pay"),
     )
 
 
@@ -151,17 +172,43 @@ def honest_reward_gini(sweep: SweepData, *, scenario: str, policy: str, runs: in
     return recorded if recorded.size == runs else np.full(runs, np.nan)
 
 
+def stress_start(sweep: SweepData, scenario: str) -> int:
+    """The epoch the scenario's first attack or shock starts; 0 for a scenario with neither."""
+    data = sweep.manifest["scenarios"][scenario]
+    starts = [event["start_epoch"] for event in (data.get("attacks") or []) + (data.get("shocks") or [])]
+    return min(starts, default=0)
+
+
+def attacker_share_over_stress(sweep: SweepData, *, scenario: str, policy: str) -> np.ndarray:
+    """Per run: attackers' share of contributor rewards (emission + fee share) from the first attack
+    or shock to the end, from the integer per-epoch totals; NaN for a sweep made before they were
+    recorded (format v2 and older), which the report says needs running again."""
+    if "attacker_rewards" not in sweep.columns:
+        return np.full(len(sweep.series("paid", scenario=scenario, policy=policy)), np.nan)
+    start = stress_start(sweep, scenario)
+    rewards = np.nansum(sweep.series("rewards", scenario=scenario, policy=policy)[:, start:], axis=1)
+    attacker = np.nansum(
+        sweep.series("attacker_rewards", scenario=scenario, policy=policy)[:, start:], axis=1
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rewards > 0, attacker / rewards, np.nan)
+
+
+FAIRNESS_SUMMARIES = (
+    "honest_rank_correlation",
+    "honest_pay_ratio",
+    "first_payout_days_median",
+    "newcomers_never_paid",
+)
+
+
 def run_summaries(sweep: SweepData, *, scenario: str, policy: str) -> dict[str, np.ndarray]:
     """Every SUMMARY_METRICS value of every run (seed) of one scenario under one policy."""
     paid = sweep.series("paid", scenario=scenario, policy=policy)
     share = sweep.series("attacker_reward_share", scenario=scenario, policy=policy)
-    weights = np.where(np.isnan(share), 0.0, paid)
     shares = np.where(np.isnan(share), 0.0, share)
-    total = weights.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        attacker = np.where(total > 0, (shares * weights).sum(axis=1) / total, np.nan)
     out = {
-        "attacker_reward_share": attacker,
+        "attacker_reward_share": attacker_share_over_stress(sweep, scenario=scenario, policy=policy),
         "honest_rewards_open": ((1.0 - shares) * np.where(np.isnan(paid), 0.0, paid)).sum(axis=1)
         / MICRO_OPEN_PER_OPEN,
         "honest_reward_gini": honest_reward_gini(sweep, scenario=scenario, policy=policy, runs=len(paid)),
@@ -175,6 +222,9 @@ def run_summaries(sweep: SweepData, *, scenario: str, policy: str) -> dict[str, 
     out["carried_over_share"] = carry_share
     for name in ("honest_retention", "price", "staking_ratio", "staking_yield"):
         out[name] = np.array([_last(row) for row in sweep.series(name, scenario=scenario, policy=policy)])
+    for name in FAIRNESS_SUMMARIES:
+        recorded = sweep.fairness_value(name, scenario=scenario, policy=policy)
+        out[name] = recorded if recorded.size == len(paid) else np.full(len(paid), np.nan)
     return out
 
 

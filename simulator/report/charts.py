@@ -39,6 +39,17 @@ def figure_svg(figure: Any) -> str:
     return text[text.index("<svg") :]
 
 
+ORACLE_STYLE = {"color": "black", "linestyle": "--"}
+
+
+def _line_style(sweep: SweepData, policy: str) -> tuple[dict[str, Any], str]:
+    """The oracle (fair pay) is drawn as a black dashed line, so every chart shows how far each
+    policy is from it; the real policies take the colour cycle."""
+    if sweep.manifest["policies"].get(policy, {}).get("policy") == "oracle":
+        return ORACLE_STYLE, f"{policy} (fair pay)"
+    return {}, policy
+
+
 def time_series_figure(sweep: SweepData, metric: str) -> Any:
     """One panel per scenario; one line (median over seeds) and band (p5-p95) per policy."""
     plt = _pyplot()
@@ -52,7 +63,8 @@ def time_series_figure(sweep: SweepData, metric: str) -> Any:
             with np.errstate(all="ignore"), _quiet():
                 p5, median, p95 = np.nanpercentile(table, (5, 50, 95), axis=0)
             epochs = np.arange(table.shape[1])
-            (line,) = axis.plot(epochs, median, linewidth=1.2, label=policy)
+            style, label = _line_style(sweep, policy)
+            (line,) = axis.plot(epochs, median, linewidth=1.2, label=label, **style)
             axis.fill_between(epochs, p5, p95, alpha=0.2, color=line.get_color(), linewidth=0)
         axis.set_title(scenario, fontsize=9)
         axis.tick_params(labelsize=7)
@@ -108,14 +120,22 @@ def lorenz_figure(sweep: SweepData) -> Any:
             with np.errstate(all="ignore"), _quiet():
                 p5, median, p95 = np.nanpercentile(curves["honest"], (5, 50, 95), axis=0)
                 median_all = np.nanmedian(curves["all"], axis=0)
+            style, label = _line_style(sweep, policy)
             (line,) = axis.plot(
                 LORENZ_GRID,
                 median,
                 linewidth=1.2,
-                label=f"{policy} (Gini {gini['honest']:.2f}; all {gini['all']:.2f})",
+                label=f"{label} (Gini {gini['honest']:.2f}; all {gini['all']:.2f})",
+                **style,
             )
             axis.fill_between(LORENZ_GRID, p5, p95, alpha=0.2, color=line.get_color(), linewidth=0)
-            axis.plot(LORENZ_GRID, median_all, linewidth=0.9, linestyle="--", color=line.get_color())
+            axis.plot(
+                LORENZ_GRID,
+                median_all,
+                linewidth=0.9,
+                linestyle=":" if style else "--",
+                color=line.get_color(),
+            )
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
         axis.set_aspect("equal")

@@ -99,6 +99,15 @@ def attacker_definition() -> str:
     )
 
 
+ORACLE_NOTE = (
+    "Fair pay is what the oracle would pay: each epoch's emission and the contributors' part of the fees, "
+    "in proportion to each account's true contribution, which only the simulation knows. Every run "
+    "compares the policy's pay of its honest accounts with the oracle's pay of the same accounts; a sweep "
+    "that also runs the 'oracle' policy draws it on the charts as a black dashed line. Figures marked n/a "
+    "need the sweep run again with this version."
+)
+
+
 def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
     """A few plain sentences with numbers, for someone who reads nothing else."""
     runs = len(sweep.manifest["runs"])
@@ -124,7 +133,10 @@ def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
             f"honest retention {pooled['honest_retention'].median:.1%}; price {_number(pooled['price'].median)} USD; "
             f"at the end {_percent(pooled['carried_over_share'].median)} of the community allocation "
             f"({_open(pooled['carried_over_open'].median)} OPEN) had been released but not paid: it is "
-            "carried over."
+            "carried over. Against fair pay (the oracle's pay of the same accounts): rank correlation "
+            f"{_number(pooled['honest_rank_correlation'].median)}, honest pay {_percent(pooled['honest_pay_ratio'].median)} "
+            f"of it; a newcomer's first payout after {_number(pooled['first_payout_days_median'].median)} days "
+            f"(median), {_percent(pooled['newcomers_never_paid'].median)} of newcomers unpaid within 90 days."
         )
     for proposed in sweep.policies[1:]:
         moved = [
@@ -141,6 +153,7 @@ def summary_bullets(sweep: SweepData, analysis: Analysis) -> list[str]:
                 + "."
             )
     bullets.append(attacker_definition())
+    bullets.append(ORACLE_NOTE)
     return bullets
 
 
