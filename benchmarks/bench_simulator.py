@@ -130,6 +130,18 @@ def full_size(policies: list[str], seed: int, epochs: int, repeats: int = 1) -> 
     return results
 
 
+def _compare_with_current(results: dict[str, Any]) -> None:
+    """The policies that remember each account's standing against the current ones, same run."""
+    current = [name for name in ("attribution", "attribution_bonded", "volume", "agreement") if name in results]
+    for policy in ("attribution_evidence",):
+        if policy in results and current:
+            baseline = statistics.median(results[name]["wall_seconds"] for name in current)
+            print(
+                f"  {policy}: {results[policy]['wall_seconds'] / baseline:.2f}x the median wall time of "
+                f"{', '.join(current)} ({baseline:.2f} s), measured in this run"
+            )
+
+
 def engines(policy: str, contributors: int, epochs: int, seed: int) -> dict[str, Any]:
     scenario = sized(contributors, contributors // 10, contributors // 10, epochs)
     vectorized = timed_run("vectorized", scenario, policy, seed)
@@ -285,6 +297,7 @@ def main() -> None:
             f"1. vectorized engine, 100,000 contributors, 10,000 stakers, 10,000 consumers, {args.epochs} epochs:"
         )
         results["full_size"] = full_size(args.policies, args.seed, args.epochs, args.full_repeats)
+        _compare_with_current(results["full_size"])
     if not args.skip_engines:
         print("2. per-agent reference against vectorized, same scenario:")
         results["engines"] = engines(
