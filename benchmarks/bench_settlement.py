@@ -114,13 +114,23 @@ def build(contributors: int) -> None:
     from django.db import connection
 
     from feedback_site.accounts.models import Contributor
+    from feedback_site.annotation.models import Datanet
     from feedback_site.ledger import services
-    from feedback_site.ledger.models import EpochAttribution
+    from feedback_site.ledger.models import EpochAttribution, EpochInputSet, EpochQuality, InputSource
+    from feedback_site.quality.models import QualityReport
 
     call_command("migrate", verbosity=0)
-    users, people, attributions = (
-        connection.ops.quote_name(m._meta.db_table) for m in (get_user_model(), Contributor, EpochAttribution)
+    users, people, attributions, qualities = (
+        connection.ops.quote_name(m._meta.db_table) for m in (get_user_model(), Contributor, EpochAttribution, EpochQuality)
     )
+    # The quality sets the epochs' flags and agreement belong to (the attribution rows, inserted in
+    # bulk below, are of no recorded model version: allowed for rows written before versions were kept).
+    datanet = Datanet.objects.create(name="bench", slug="bench")
+    report = QualityReport.objects.create(datanet=datanet, cutoff_judgment_id=0, judgments=0, seed=0, report={}, seconds=0)
+    quality_sets = {
+        epoch: EpochInputSet.objects.create(epoch=epoch, source=InputSource.QUALITY, quality_report=report, datanet=datanet, rows=contributors).id
+        for epoch in (0, 1)
+    }
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(0.42)")
@@ -136,10 +146,16 @@ def build(contributors: int) -> None:
         for epoch in (0, 1):
             # Skewed scores, 30% harmful, 0.1% flagged: like bench_policy_math's epochs.
             cursor.execute(
-                f"INSERT INTO {attributions} (epoch, contributor_id, score, judgments, agreement, flagged, source_run_id, created_at) "
-                "SELECT %s, id, (random() - 0.3) * 2, 1 + (random() * 40)::int, random(), random() < 0.001, 'bench', now() "
+                f"INSERT INTO {attributions} (epoch, contributor_id, score, judgments, source_run_id, created_at) "
+                "SELECT %s, id, (random() - 0.3) * 2, 1 + (random() * 40)::int, 'bench', now() "
                 f"FROM {people}",
                 [epoch],
+            )
+            cursor.execute(
+                f"INSERT INTO {qualities} (epoch, contributor_id, datanet_id, flagged, agreement, flags, judgments, input_set_id, created_at) "
+                "SELECT %s, id, %s, flagged, random(), CASE WHEN flagged THEN '[\"too_fast\"]' ELSE '[]' END::jsonb, 0, %s, now() "
+                f"FROM (SELECT id, random() < 0.001 AS flagged FROM {people}) AS drawn",
+                [epoch, datanet.id, quality_sets[epoch]],
             )
         cursor.execute("ANALYZE")
     print(f"  {contributors:,} contributors with attribution for epochs 0 and 1 in {time.perf_counter() - started:.1f} s", flush=True)

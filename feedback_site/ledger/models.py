@@ -190,32 +190,133 @@ class PolicyVersion(AppendOnlyModel):
         ordering = ["-activates_at_epoch"]
 
 
-class EpochAttribution(models.Model):
-    """A contributor's measured attribution in one epoch, written by the attribution jobs.
+class InputSource(models.TextChoices):
+    ATTRIBUTION = "attribution", "Attribution scores of a model version"
+    QUALITY = "quality", "Quality flags and agreement of a quality report"
 
-    Write all rows of an epoch in one transaction: settlement (and the periodic task that
-    starts it as soon as an epoch has rows) must never see half of them.
+
+class EpochInputQuerySet(models.QuerySet):
+    def active(self):
+        """The rows settlement reads: those no later set has replaced."""
+        return self.filter(superseded_by__isnull=True)
+
+
+class EpochInputSet(models.Model):
+    """One call of ``epoch_inputs.epoch_inputs_record``: a whole set of one source's rows for one
+    epoch. A later set of the same scope replaces it whole; both stay, for audit.
+
+    Scope: an epoch's attribution (one set active per epoch), or an epoch's quality for one
+    Datanet (one set active per epoch and Datanet). The service keeps that under the ledger head's
+    lock; the database holds the rows to it (a new set must exist before the old one can point at
+    it, so the sets themselves carry no such constraint).
     """
+
+    epoch = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=InputSource.choices)
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="epoch_input_sets"
+    )
+    quality_report = models.ForeignKey(
+        "quality.QualityReport", null=True, blank=True, on_delete=models.PROTECT, related_name="epoch_input_sets"
+    )
+    datanet = models.ForeignKey(
+        "annotation.Datanet", null=True, blank=True, on_delete=models.PROTECT, related_name="epoch_input_sets",
+        help_text="The quality report's Datanet: the scope a quality set replaces.",
+    )
+    source_run_id = models.CharField(max_length=100, blank=True)
+    rows = models.PositiveIntegerField(help_text="Rows recorded with this set.")
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_sets"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EpochInputQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(source=InputSource.ATTRIBUTION, model_version__isnull=False, quality_report__isnull=True)
+                    | Q(source=InputSource.QUALITY, model_version__isnull=True, quality_report__isnull=False, datanet__isnull=False)
+                ),
+                name="ledger_input_set_source_shape",
+            ),
+        ]
+        indexes = [models.Index(fields=["epoch", "source"], name="ledger_input_set_epoch")]
+
+
+class EpochAttribution(models.Model):
+    """A contributor's measured attribution in one epoch, recorded by ``epoch_inputs_record``
+    (never written directly). A row whose ``superseded_by`` is set was replaced, with the rest
+    of its set, by a later model version's scores: kept for audit, never settled."""
 
     epoch = models.PositiveIntegerField()
     contributor = models.ForeignKey(Contributor, on_delete=models.PROTECT, related_name="epoch_attributions")
     score = models.FloatField(help_text="Share of the model's improvement; negative when harmful.")
     judgments = models.PositiveIntegerField(default=0, help_text="Accepted judgments in the epoch.")
-    agreement = models.FloatField(
-        null=True, blank=True, help_text="Agreement with peers or gold in [0, 1], for the agreement policy."
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="epoch_attributions",
+        help_text="The model version whose attribution measured this score (empty on rows recorded before it was kept).",
     )
-    flagged = models.BooleanField(default=False, help_text="Flagged by quality control: earns nothing.")
+    input_set = models.ForeignKey(
+        EpochInputSet, null=True, blank=True, on_delete=models.PROTECT, related_name="attributions"
+    )
+    superseded_by = models.ForeignKey(
+        EpochInputSet, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_attributions"
+    )
     source_run_id = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = EpochInputQuerySet.as_manager()
+
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["epoch", "contributor"], name="ledger_one_attribution_per_epoch"),
-            models.CheckConstraint(
-                condition=Q(agreement__isnull=True) | Q(agreement__gte=0, agreement__lte=1),
-                name="ledger_attribution_agreement_in_unit_interval",
+            models.UniqueConstraint(
+                fields=["epoch", "contributor"],
+                condition=Q(superseded_by__isnull=True),
+                name="ledger_one_active_attribution_per_epoch",
             ),
         ]
+
+
+class EpochQuality(models.Model):
+    """What one quality report says of a contributor, for one epoch's settlement: flagged (earns
+    nothing) and agreement (what the ``agreement`` policy weighs). Recorded by
+    ``epoch_inputs_record``; a later report of the same Datanet replaces the set whole."""
+
+    epoch = models.PositiveIntegerField()
+    contributor = models.ForeignKey(Contributor, on_delete=models.PROTECT, related_name="epoch_quality")
+    datanet = models.ForeignKey("annotation.Datanet", on_delete=models.PROTECT, related_name="+")
+    flagged = models.BooleanField(help_text="Flagged by quality control (a flag code, or an active exclusion).")
+    agreement = models.FloatField(
+        null=True, blank=True, help_text="Agreement with peers or gold in [0, 1], for the agreement policy."
+    )
+    flags = models.JSONField(default=list, help_text="The flag codes behind ``flagged``.")
+    judgments = models.PositiveIntegerField(
+        default=0, help_text="Judgments the report measured: the weight of this agreement across Datanets."
+    )
+    input_set = models.ForeignKey(EpochInputSet, on_delete=models.PROTECT, related_name="quality_rows")
+    superseded_by = models.ForeignKey(
+        EpochInputSet, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_quality_rows"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EpochInputQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["epoch", "datanet", "contributor"],
+                condition=Q(superseded_by__isnull=True),
+                name="ledger_one_active_quality_per_epoch_datanet",
+            ),
+            models.CheckConstraint(
+                condition=Q(agreement__isnull=True) | Q(agreement__gte=0, agreement__lte=1),
+                name="ledger_quality_agreement_in_unit_interval",
+            ),
+        ]
+        indexes = [models.Index(fields=["epoch", "contributor"], name="ledger_quality_epoch")]
 
 
 class EpochSettlement(AppendOnlyModel):

@@ -221,7 +221,7 @@ def wallet_summary(*, contributor) -> WalletSummary:
     )
     epochs = [epoch for epoch, _, _ in payouts]
     attributions = {
-        row.epoch: row for row in EpochAttribution.objects.filter(contributor=contributor, epoch__in=epochs)
+        row.epoch: row for row in EpochAttribution.objects.active().filter(contributor=contributor, epoch__in=epochs)
     }
     roots = dict(EpochSettlement.objects.filter(epoch__in=epochs).values_list("epoch", "payouts_root"))
     rows = [

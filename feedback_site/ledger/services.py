@@ -3,7 +3,9 @@
 Every write appends entries through ``append_entries`` while holding the chain head's row lock,
 so entries get consecutive ids, each hash covers the previous one, and balance checks see every
 earlier entry. Each service is keyword-only and atomic: it appends all of its entries or raises
-a ServiceError and appends nothing. Epoch settlement is in ``settlement.py``.
+a ServiceError and appends nothing. Epoch settlement is in ``settlement.py``; what it settles on
+(attribution scores, quality flags) is recorded by ``epoch_inputs_record`` (``epoch_inputs.py``,
+re-exported here).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from . import conf, errors, selectors
 from .amounts import parse_base_units
 from .bulk import bulk_insert
 from .chain import canonical_memo, chain_hashes
+from .epoch_inputs import epoch_inputs_record as epoch_inputs_record
 from .models import (
     AccountKind,
     EntryKind,

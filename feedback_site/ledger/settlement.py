@@ -1,8 +1,9 @@
 """Settling an epoch: the active emission policy turns the epoch's inputs into ledger entries.
 
 Inputs, read under the chain head's lock: the epoch's emission (``emission_for_epoch`` of the
-schedule recorded at genesis) plus what earlier epochs carried over; the ``EpochAttribution``
-rows (scores, judgment counts, agreement, quality flags); stakes (the stake accounts' balances,
+schedule recorded at genesis) plus what earlier epochs carried over; the epoch's active
+attribution rows (scores, judgment counts) and quality rows (flags, agreement), as
+``epoch_inputs_record`` recorded them; stakes (the stake accounts' balances,
 which are the bonds ``attribution_bonded`` can slash); the fees paid into escrow during the epoch.
 
 Entries, written in ONE transaction, in this order:
@@ -35,11 +36,11 @@ from simulator.economy.schedule import emission_for_epoch
 from . import conf, errors, selectors
 from .bulk import bulk_insert
 from .chain import canonical_memo
+from .epoch_inputs import epoch_attribution_active, epoch_quality_active
 from .fields import ExactSum
 from .models import (
     AccountKind,
     EntryKind,
-    EpochAttribution,
     EpochSettlement,
     FeeUsage,
     LedgerAccount,
@@ -73,7 +74,9 @@ def _wallet_ids(epoch: int, contributors: dict[int, tuple[str, int]]) -> dict[in
     that do not exist yet are created in bulk (a first epoch can bring a million)."""
     existing = dict(
         LedgerAccount.objects.filter(
-            kind=AccountKind.CONTRIBUTOR, contributor__epoch_attributions__epoch=epoch
+            kind=AccountKind.CONTRIBUTOR,
+            contributor__epoch_attributions__epoch=epoch,
+            contributor__epoch_attributions__superseded_by__isnull=True,
         ).values_list("contributor_id", "id")
     )
     missing = [contributor_id for contributor_id in contributors if contributor_id not in existing]
@@ -86,7 +89,9 @@ def _wallet_ids(epoch: int, contributors: dict[int, tuple[str, int]]) -> dict[in
         bulk_insert(LedgerAccount, ("key", "kind", "contributor_id", "user_id", "created_at"), rows)
         existing = dict(
             LedgerAccount.objects.filter(
-                kind=AccountKind.CONTRIBUTOR, contributor__epoch_attributions__epoch=epoch
+                kind=AccountKind.CONTRIBUTOR,
+                contributor__epoch_attributions__epoch=epoch,
+                contributor__epoch_attributions__superseded_by__isnull=True,
             ).values_list("contributor_id", "id")
         )
     return existing
@@ -96,26 +101,24 @@ class _Inputs:
     """What one epoch's settlement reads from the database, keyed by wallet account key."""
 
     def __init__(self, epoch: int) -> None:
-        rows = EpochAttribution.objects.filter(epoch=epoch).values_list(
-            "contributor_id", "contributor__pseudonym", "contributor__user_id", "score", "judgments", "agreement", "flagged"
+        rows = epoch_attribution_active(epoch=epoch).values_list(
+            "contributor_id", "contributor__pseudonym", "contributor__user_id", "score", "judgments"
         )
         pseudonyms: dict[int, tuple[str, int]] = {}
         self.scores: dict[str, float] = {}
         self.judgments: dict[str, int] = {}
-        self.agreement: dict[str, float] = {}
-        flagged = []
         keys_by_contributor: dict[int, str] = {}
-        for contributor_id, pseudonym, user_id, score, judgments, agreement, is_flagged in rows:
+        for contributor_id, pseudonym, user_id, score, judgments in rows:
             key = selectors.wallet_key(pseudonym)
             pseudonyms[contributor_id] = (pseudonym, user_id)
             keys_by_contributor[contributor_id] = key
             self.scores[key] = score
             self.judgments[key] = judgments
-            if agreement is not None:
-                self.agreement[key] = agreement
-            if is_flagged:
-                flagged.append(key)
-        self.flagged = frozenset(flagged)
+        quality = epoch_quality_active(epoch=epoch)
+        self.agreement: dict[str, float] = {
+            selectors.wallet_key(pseudonym): rate for pseudonym, rate in quality.agreement.items()
+        }
+        self.flagged = frozenset(selectors.wallet_key(pseudonym) for pseudonym in quality.flagged)
         wallet_ids = _wallet_ids(epoch, pseudonyms) if pseudonyms else {}
         self.account_ids: dict[str, int] = {
             keys_by_contributor[contributor_id]: account_id for contributor_id, account_id in wallet_ids.items()
@@ -178,7 +181,7 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
     """Settle ``epoch`` with the policy in force, all or nothing (see the module docstring).
 
     Refused, with the ledger unchanged: an epoch already settled, an epoch other than the next
-    one, no genesis yet, and an epoch without any ``EpochAttribution`` row (unless
+    one, no genesis yet, and an epoch without any active ``EpochAttribution`` row (unless
     ``allow_empty``, which settles it with nobody paid and the whole budget carried over).
     """
     epoch = _require_epoch(epoch)
@@ -187,9 +190,9 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
         schedule = selectors.genesis_schedule()
         _refuse_if_not_next(epoch)
         version, policy = selectors.policy_for_epoch(epoch=epoch)
-        if not allow_empty and not EpochAttribution.objects.filter(epoch=epoch).exists():
+        if not allow_empty and not epoch_attribution_active(epoch=epoch).exists():
             raise errors.MissingAttribution(
-                f"epoch {epoch}: no attribution scores yet (no EpochAttribution rows), and the "
+                f"epoch {epoch}: no attribution scores yet (no active EpochAttribution rows), and the "
                 f"{policy.name!r} policy pays by them; run the epoch's attribution job first"
             )
         inputs = _Inputs(epoch)
@@ -293,7 +296,7 @@ def epoch_settle_next() -> EpochSettlement | None:
     """Settle the next epoch if its attribution has arrived; None if there is nothing to do yet.
     What the periodic task runs."""
     epoch = selectors.epoch_next()
-    if not EpochAttribution.objects.filter(epoch=epoch).exists():
+    if not epoch_attribution_active(epoch=epoch).exists():
         return None
     return epoch_settle(epoch=epoch)
 

@@ -1,4 +1,4 @@
-"""Fixtures for the ledger: a ledger after genesis, contributors, attribution rows, funding;
+"""Fixtures for the ledger: a ledger after genesis, contributors, recorded epoch inputs, funding;
 and raw-SQL helpers for editing tables behind the application's back."""
 
 from contextlib import contextmanager
@@ -8,9 +8,14 @@ from django.db import connection
 
 from feedback_site.accounts.roles import Role
 from feedback_site.accounts.services import user_create
+from feedback_site.annotation.models import Snapshot
+from feedback_site.annotation.services import datanet_create
 from feedback_site.ledger import selectors, services
-from feedback_site.ledger.models import EpochAttribution, LedgerEntry
+from feedback_site.ledger.epoch_inputs import epoch_inputs_record
+from feedback_site.ledger.models import LedgerEntry
 from feedback_site.ledger.settlement import epoch_settle
+from feedback_site.quality.models import QualityReport
+from feedback_site.training.models import BaseModel, ModelVersion, TrainingJob
 from simulator.economy.schedule import ScheduleParams
 from simulator.economy.units import BASE_UNITS_PER_OPEN
 
@@ -48,25 +53,50 @@ def make_person(db):
     return make
 
 
+def model_version_make(name: str) -> ModelVersion:
+    """A registered model version to attribute scores to (its data and training are not what these
+    tests are about: an empty snapshot, a job marked completed)."""
+    datanet = datanet_create(name=f"Data of {name}")
+    snapshot = Snapshot.objects.create(datanet=datanet, cutoff_judgment_id=0, content_hash="0" * 64)
+    base, _ = BaseModel.objects.get_or_create(name="ledger-tests-encoder", defaults={"family": "encoder"})
+    job = TrainingJob.objects.create(
+        snapshot=snapshot, snapshot_hash=snapshot.content_hash, method="reward_linear", base_model=base, state="completed"
+    )
+    return ModelVersion.objects.create(job=job, name=name, kind="linear_head", artifacts_dir="")
+
+
+def quality_report_make(datanet) -> QualityReport:
+    """A stored quality report row for ``datanet`` (its figures are given by the test, not computed)."""
+    return QualityReport.objects.create(datanet=datanet, cutoff_judgment_id=0, judgments=0, seed=0, report={}, seconds=0.0)
+
+
 @pytest.fixture
 def attribute(db):
-    """attribute(epoch, {user: score, ...}, flagged=(user,)) writes EpochAttribution rows."""
+    """attribute(epoch, {user: score, ...}, flagged=(user,), agreement=0.9) records the epoch's
+    attribution (one model version per call) and, with flags or agreement, its quality, through
+    epoch_inputs_record."""
+    made = []
 
     def write(epoch: int, scores: dict, *, flagged=(), judgments: int = 10, agreement=None):
-        EpochAttribution.objects.bulk_create(
-            [
-                EpochAttribution(
-                    epoch=epoch,
-                    contributor=user.contributor,
-                    score=score,
-                    judgments=judgments,
-                    agreement=agreement,
-                    flagged=user in flagged,
-                    source_run_id=f"run-{epoch}",
-                )
-                for user, score in scores.items()
-            ]
+        made.append(model_version_make(f"rm-{epoch}-{len(made)}"))
+        epoch_inputs_record(
+            epoch=epoch,
+            source="attribution",
+            rows=[{"contributor": user.contributor, "score": score, "judgments": judgments} for user, score in scores.items()],
+            model_version=made[-1],
+            source_run_id=f"run-{epoch}",
         )
+        if flagged or agreement is not None:
+            epoch_inputs_record(
+                epoch=epoch,
+                source="quality",
+                rows=[
+                    {"contributor": user.contributor, "flagged": user in flagged, "agreement": agreement,
+                     "flags": ["too_fast"] if user in flagged else []}
+                    for user in scores
+                ],
+                quality_report=quality_report_make(made[-1].job.snapshot.datanet),
+            )
 
     return write
 
