@@ -8,24 +8,18 @@ import json
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from feedback_site.accounts.models import Contributor
 from feedback_site.annotation import errors
+from feedback_site.ledger import selectors as ledger_selectors
+from feedback_site.ledger import services as ledger_services
 from feedback_site.training.models import JobState, ModelVersion
 
 from .models import AttributionJob, ContributorAttribution
 
 # The method each kind of model gets when nobody chooses: exact where it exists, TracIn otherwise.
 DEFAULT_METHOD = {"linear_head": "influence-exact", "reward_model": "tracin", "dpo_policy": "tracin"}
-
-
-def epoch_next_unsettled() -> int:
-    from feedback_site.ledger.models import EpochSettlement
-
-    last = EpochSettlement.objects.aggregate(m=Max("epoch"))["m"]
-    return 0 if last is None else last + 1
 
 
 def attribution_job_create(*, model_version: ModelVersion, method: str | None = None, epoch: int | None = None, created_by=None) -> AttributionJob:
@@ -38,11 +32,12 @@ def attribution_job_create(*, model_version: ModelVersion, method: str | None = 
         raise errors.InvalidInput(f"method: {exc}") from None
     if model_version.kind not in chosen.model_kinds:
         raise errors.InvalidInput(f"method: {method} scores {', '.join(chosen.model_kinds)} models, not a {model_version.kind}")
-    if epoch is not None and epoch < epoch_next_unsettled():
-        raise errors.InvalidInput(f"epoch: epoch {epoch} is already settled; attribution can only feed epoch {epoch_next_unsettled()} or later")
+    next_epoch = ledger_selectors.epoch_next()
+    if epoch is not None and epoch < next_epoch:
+        raise errors.InvalidInput(f"epoch: epoch {epoch} is already settled; attribution can only feed epoch {next_epoch} or later")
     with transaction.atomic():
         job = AttributionJob.objects.create(
-            model_version=model_version, method=method, epoch=epoch_next_unsettled() if epoch is None else epoch, created_by=created_by
+            model_version=model_version, method=method, epoch=next_epoch if epoch is None else epoch, created_by=created_by
         )
         from .tasks import attribution_run_task
 
@@ -79,36 +74,41 @@ def attribution_job_run(*, job_id: int) -> AttributionJob | None:
         path = attribution_write(report, model_dir.parent / f"attribution-{job.pk}.json")
     except Exception as exc:  # noqa: BLE001 - recorded on the job and shown
         message = exc.message if isinstance(exc, errors.ServiceError) else f"{type(exc).__name__}: {exc}"
-        AttributionJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=message[:5000], finished_at=timezone.now())
-        return AttributionJob.objects.get(pk=job.pk)
-    _store_scores(job, report, path)
+        return _fail(job, message)
+    try:
+        _store_scores(job, report, path)
+    except errors.ServiceError as exc:  # e.g. the epoch was settled while the job ran: nothing stored
+        return _fail(job, f"scores measured but not recorded: {exc.message}")
+    return AttributionJob.objects.get(pk=job.pk)
+
+
+def _fail(job: AttributionJob, message: str) -> AttributionJob:
+    AttributionJob.objects.filter(pk=job.pk).update(state=JobState.FAILED, error=message[:5000], finished_at=timezone.now())
     return AttributionJob.objects.get(pk=job.pk)
 
 
 def _store_scores(job: AttributionJob, report: dict, path: Path) -> None:
-    from feedback_site.ledger.models import EpochAttribution
-
+    """The job's scores, per contributor, and the epoch's attribution through the ledger's
+    ``epoch_inputs_record``: the latest recorded model version's set replaces an earlier one whole.
+    Contributors the site does not know are listed in the summary, not recorded."""
     judgments_per = {}
     for entry in report["judgments"].values():
         judgments_per[entry["contributor"]] = judgments_per.get(entry["contributor"], 0) + 1
     known = {c.pseudonym: c for c in Contributor.objects.filter(pseudonym__in=list(report["contributors"]))}
     summary = {key: report[key] for key in ("method", "settings", "seed", "model", "data", "eval", "versions", "cost", "totals")}
     summary["unknown_contributors"] = sorted(set(report["contributors"]) - set(known))
+    scored = [(known[p], score, judgments_per.get(p, 0)) for p, score in report["contributors"].items() if p in known]
     with transaction.atomic():
         ContributorAttribution.objects.bulk_create(
-            [
-                ContributorAttribution(job=job, contributor=known[p], score=score, judgments=judgments_per.get(p, 0))
-                for p, score in report["contributors"].items()
-                if p in known
-            ]
+            [ContributorAttribution(job=job, contributor=contributor, score=score, judgments=judgments) for contributor, score, judgments in scored]
         )
-        # The epoch is settled on its latest attribution: a newer model version's scores replace older ones.
-        for pseudonym, contributor in known.items():
-            EpochAttribution.objects.update_or_create(
-                epoch=job.epoch,
-                contributor=contributor,
-                defaults={"score": report["contributors"][pseudonym], "judgments": judgments_per.get(pseudonym, 0), "source_run_id": f"attribution-{job.pk}"},
-            )
+        ledger_services.epoch_inputs_record(
+            epoch=job.epoch,
+            source="attribution",
+            rows=[{"contributor": contributor, "score": score, "judgments": judgments} for contributor, score, judgments in scored],
+            model_version=job.model_version,
+            source_run_id=f"attribution-{job.pk}",
+        )
         AttributionJob.objects.filter(pk=job.pk).update(
             state=JobState.COMPLETED, stage="done", report_path=str(path), summary=json.loads(json.dumps(summary, default=str)),
             finished_at=timezone.now(),

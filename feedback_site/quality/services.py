@@ -17,10 +17,15 @@ from feedback_site.accounts.models import Contributor
 from feedback_site.annotation import errors
 from feedback_site.annotation.exports import judgment_quality_records
 from feedback_site.annotation.models import Comparison, Datanet, Judgment
+from feedback_site.ledger import errors as ledger_errors
+from feedback_site.ledger import selectors as ledger_selectors
+from feedback_site.ledger import services as ledger_services
 
 from .models import Exclusion, QualityReport, QualityState
 
 GOLD_CHOICES = ("a", "b", "tie")
+# The flag code of an annotator excluded from the Datanet by an engineer: flagged, so unpaid.
+EXCLUDED_FLAG = "excluded"
 
 
 def quality_gold(*, datanet_id: int) -> dict[str, str]:
@@ -30,18 +35,70 @@ def quality_gold(*, datanet_id: int) -> dict[str, str]:
     }
 
 
+# The quality report's threshold when the active policy's parameters carry none (0.35x the Datanet median).
+DEFAULT_TOO_FAST_BPS = 3500
+# An epoch settled between choosing it and recording into it: choose the next one again, this many times.
+RECORD_ATTEMPTS = 3
+
+
 def quality_report_compute(*, datanet: Datanet, seed: int = 0) -> QualityReport:
-    """Computes the Datanet's quality report now and stores it (a new row: the history is the trend)."""
-    from rlhf.quality import quality_report
+    """Computes the Datanet's quality report now and stores it (a new row: the history is the trend),
+    and records its per-annotator flags and agreement for the next unsettled epoch's settlement
+    (``epoch_inputs_record``; this Datanet's newer report replaces its older one whole).
+
+    "Too fast" is a money rule: its threshold is the ``too_fast_bps`` of the policy in force at that
+    epoch, so the site flags by the rule the simulator sweeps."""
+    from rlhf.quality import FlagThresholds, quality_report
 
     started = time.perf_counter()
     cutoff = Judgment.objects.filter(datanet=datanet).aggregate(m=Max("id"))["m"] or 0
     records = judgment_quality_records(datanet.id, cutoff)
-    report = quality_report(records, quality_gold(datanet_id=datanet.id), seed=seed)
-    return QualityReport.objects.create(
-        datanet=datanet, cutoff_judgment_id=cutoff, judgments=len(records), seed=seed, report=report,
-        seconds=time.perf_counter() - started,
+    gold = quality_gold(datanet_id=datanet.id)
+    for attempt in range(RECORD_ATTEMPTS):
+        epoch = ledger_selectors.epoch_next()
+        _, params = ledger_selectors.policy_for_epoch(epoch=epoch)
+        thresholds = FlagThresholds(too_fast_ratio=getattr(params, "too_fast_bps", DEFAULT_TOO_FAST_BPS) / 10000)
+        report = quality_report(records, gold, seed=seed, thresholds=thresholds)
+        try:
+            with transaction.atomic():
+                stored = QualityReport.objects.create(
+                    datanet=datanet, cutoff_judgment_id=cutoff, judgments=len(records), seed=seed, report=report,
+                    seconds=time.perf_counter() - started,
+                )
+                ledger_services.epoch_inputs_record(
+                    epoch=epoch, source="quality", rows=quality_epoch_rows(datanet=datanet, report=report), quality_report=stored
+                )
+                return stored
+        except ledger_errors.EpochAlreadySettled:
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def quality_epoch_rows(*, datanet: Datanet, report: dict) -> list[dict]:
+    """What settlement needs of a report, one row per annotator: flagged when the report raised any
+    flag or an exclusion is active for them in this Datanet (code ``excluded``); agreement is the
+    share of their judgments' pairings that agree with peers, or their gold accuracy where no one
+    else judged the same comparisons, or None where neither was measured."""
+    excluded = set(
+        Exclusion.objects.filter(datanet=datanet, revoked_at__isnull=True).values_list("contributor__pseudonym", flat=True)
     )
+    rows = []
+    for entry in report["annotators"]:
+        pseudonym = entry["annotator_id"]
+        flags = [flag["code"] for flag in entry["flags"]]
+        if pseudonym in excluded:
+            flags.append(EXCLUDED_FLAG)
+        agreement = entry["agreement"]["value"]
+        if agreement is None:
+            agreement = entry["gold_accuracy"]["value"]
+        rows.append({"contributor": pseudonym, "flagged": bool(flags), "agreement": agreement, "flags": flags, "judgments": entry["n_judgments"]})
+    measured = {entry["annotator_id"] for entry in report["annotators"]}
+    rows.extend(
+        {"contributor": pseudonym, "flagged": True, "agreement": None, "flags": [EXCLUDED_FLAG], "judgments": 0}
+        for pseudonym in sorted(excluded - measured)
+    )
+    return rows
 
 
 logger = logging.getLogger(__name__)

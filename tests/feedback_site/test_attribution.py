@@ -6,10 +6,13 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from feedback_site.annotation import services
+from feedback_site.annotation import errors, services
 from feedback_site.attribution import services as attribution
 from feedback_site.attribution.models import AttributionJob
+from feedback_site.ledger import services as ledger_services
+from feedback_site.ledger.epoch_inputs import epoch_attribution_active
 from feedback_site.ledger.models import EpochAttribution
+from feedback_site.ledger.settlement import epoch_settle
 from feedback_site.training import services as training
 from feedback_site.training.models import BaseModel, JobState, ModelVersion
 
@@ -66,9 +69,30 @@ def test_flippers_score_negative_and_honest_positive_end_to_end(client, db, make
     scores = {s.contributor.user.username: s.score for s in done.scores.select_related("contributor__user")}
     assert scores["flipper"] < 0 < min(scores[h.username] for h in honest)
     assert done.summary["cost"]["wall_seconds"] > 0 and done.summary["data"]["sha256"]
-    settled = {e.contributor.user.username: e.score for e in EpochAttribution.objects.filter(epoch=0).select_related("contributor__user")}
+    settled = {e.contributor.user.username: e.score for e in epoch_attribution_active(epoch=0).select_related("contributor__user")}
     assert settled == scores  # settlement of epoch 0 will pay by these
+    assert set(epoch_attribution_active(epoch=0).values_list("model_version_id", "source_run_id")) == {
+        (queued.model_version_id, f"attribution-{queued.pk}")
+    }
     assert attribution.attribution_job_run(job_id=queued.id).state == JobState.COMPLETED  # twice is harmless
+    assert EpochAttribution.objects.filter(epoch=0).count() == len(scores)
+
+    # A second measurement of the epoch replaces the first set whole; the first is kept, superseded.
+    again = attribution.attribution_job_create(model_version=queued.model_version, method="influence-exact")
+    assert attribution.attribution_job_run(job_id=again.id).state == JobState.COMPLETED
+    assert set(epoch_attribution_active(epoch=0).values_list("source_run_id", flat=True)) == {f"attribution-{again.pk}"}
+    superseded = EpochAttribution.objects.filter(epoch=0, source_run_id=f"attribution-{queued.pk}")
+    assert superseded.count() == len(scores) and not superseded.filter(superseded_by__isnull=True).exists()
+
+    # Scores that arrive after their epoch was settled are refused: the job fails and says why.
+    late = attribution.attribution_job_create(model_version=queued.model_version, epoch=0)
+    ledger_services.ledger_genesis()
+    epoch_settle(epoch=0)
+    failed = attribution.attribution_job_run(job_id=late.id)
+    assert failed.state == JobState.FAILED and failed.error.startswith("scores measured but not recorded: epoch 0 was already settled")
+    assert not failed.scores.exists() and not EpochAttribution.objects.filter(source_run_id=f"attribution-{late.pk}").exists()
+    with pytest.raises(errors.InvalidInput, match="epoch: epoch 0 is already settled; attribution can only feed epoch 1 or later"):
+        attribution.attribution_job_create(model_version=queued.model_version, epoch=0)
 
     client.force_login(engineer)
     page = client.get(reverse("version_attribution", args=[queued.model_version_id])).content.decode()
@@ -79,8 +103,6 @@ def test_flippers_score_negative_and_honest_positive_end_to_end(client, db, make
 
 
 def test_a_method_that_does_not_fit_the_model_is_refused(db, make_annotator, tmp_path):
-    from feedback_site.annotation import errors
-
     version = ModelVersion(kind="reward_model", name="x", artifacts_dir=str(tmp_path))
     with pytest.raises(errors.InvalidInput, match="influence-exact"):
         attribution.attribution_job_create(model_version=version, method="influence-exact")

@@ -5,13 +5,19 @@ from django.core.management import call_command
 from django.urls import reverse
 from scipy.stats import spearmanr
 
+from feedback_site.accounts.models import Contributor
 from feedback_site.annotation import services
 from feedback_site.annotation.exports import trl_rows
 from feedback_site.annotation.models import Comparison
+from feedback_site.ledger import selectors as ledger_selectors
+from feedback_site.ledger import services as ledger_services
+from feedback_site.ledger.models import EpochQuality
+from feedback_site.ledger.settlement import epoch_settle
 from feedback_site.quality import services as quality
 from feedback_site.quality.models import QualityReport, QualityState
 
 from .conftest import judge
+from .ledger.conftest import model_version_make
 
 
 @pytest.fixture
@@ -162,3 +168,58 @@ def test_same_seed_same_simulated_judgments(db, hh_sample_path, capsys):
             )
         )
     assert outcomes[0] == outcomes[1] and len(outcomes[0]) == 360
+
+
+def test_a_report_records_flags_and_agreement_for_the_next_epoch_and_settlement_pays_by_them(harmless, engineer, capsys):
+    ledger_services.ledger_genesis()
+    quality.gold_from_reference(datanet=harmless, fraction=0.25, seed=1)
+    call_command("simulate_annotators", "harmless", "--annotators", "10", "--overlap", "3",
+                 "--mix", "honest=0.6,flip=0.2,left=0.2", "--seed", "4")
+    truth = last_json(capsys)
+    honest = sorted(p for p, v in truth.items() if v["kind"] == "honest")
+    left = [p for p, v in truth.items() if v["kind"] == "left"]
+    excluded = honest.pop(0)
+    exclusion = quality.exclusion_add(datanet=harmless, pseudonym=excluded, reason="reviewed: copies answers", by=engineer)
+    stored = quality.quality_report_compute(datanet=harmless)
+
+    rows = {row.contributor.pseudonym: row for row in EpochQuality.objects.active().filter(epoch=0)}
+    entries = {entry["annotator_id"]: entry for entry in stored.report["annotators"]}
+    assert set(rows) == set(truth) == set(entries)
+    for pseudonym, row in rows.items():
+        codes = [flag["code"] for flag in entries[pseudonym]["flags"]]
+        assert row.flags == codes + (["excluded"] if pseudonym == excluded else [])
+        assert row.flagged == bool(row.flags) and row.input_set.quality_report == stored
+        assert row.agreement == entries[pseudonym]["agreement"]["value"] and 0 <= row.agreement <= 1  # overlap 3: peers
+        assert row.judgments == entries[pseudonym]["n_judgments"]
+    assert all(rows[p].flagged and "position_bias" in rows[p].flags for p in left)
+    assert not any(rows[p].flagged for p in honest)
+
+    everyone = Contributor.objects.filter(pseudonym__in=list(truth))
+    ledger_services.epoch_inputs_record(
+        epoch=0, source="attribution", rows=[{"contributor": c, "score": 1.0, "judgments": 10} for c in everyone],
+        model_version=model_version_make("rm-harmless"),
+    )
+    epoch_settle(epoch=0)
+    paid = {key.removeprefix("contributor:") for key in ledger_selectors.epoch_payouts(epoch=0)}
+    assert paid == {p for p, row in rows.items() if not row.flagged} and set(honest) <= paid
+    assert excluded not in paid and not paid & set(left)
+
+    # The next report is for epoch 1 and replaces nothing of epoch 0; revoked, the exclusion no longer flags.
+    quality.exclusion_revoke(exclusion=exclusion, by=engineer)
+    quality.quality_report_compute(datanet=harmless)
+    assert not EpochQuality.objects.active().get(epoch=1, contributor__pseudonym=excluded).flagged
+    assert EpochQuality.objects.active().get(epoch=0, contributor__pseudonym=excluded).flags == ["excluded"]
+
+
+def test_too_fast_is_the_active_policys_rule(harmless, capsys):
+    call_command("simulate_annotators", "harmless", "--annotators", "6", "--mix", "honest=1", "--seed", "5")
+    honest = set(last_json(capsys))
+    default = quality.quality_report_compute(datanet=harmless)
+    assert default.report["thresholds"]["too_fast_ratio"] == 0.35
+    ledger_services.policy_activate(name="attribution", params={"too_fast_bps": 10000}, activates_at_epoch=0)
+    strict = quality.quality_report_compute(datanet=harmless)
+    assert strict.report["thresholds"]["too_fast_ratio"] == 1.0
+    fast = {row.contributor.pseudonym for row in EpochQuality.objects.active().filter(epoch=0) if "too_fast" in row.flags}
+    # At 1.0x the Datanet's median, the faster half of six honest people are "too fast"; at 0.35x none is.
+    assert fast and fast <= honest
+    assert not any(flag["code"] == "too_fast" for entry in default.report["annotators"] for flag in entry["flags"])
