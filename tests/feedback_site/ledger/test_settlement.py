@@ -11,6 +11,7 @@ from feedback_site.ledger.tasks import settle_epoch
 from feedback_site.ledger.verification import ledger_verify
 from simulator.economy.fees import FeeSplitParams
 from simulator.economy.merkle import payouts_root
+from simulator.economy.policies import VolumeParams, params_to_dict
 from simulator.economy.schedule import (
     Allocation,
     ScheduleParams,
@@ -125,7 +126,8 @@ def test_flagged_contributors_earn_nothing(genesis, make_person, attribute):
 def test_a_policy_change_applies_from_its_epoch_and_is_in_the_chain(genesis, make_person, attribute):
     alice, bob = make_person("alice"), make_person("bob")
     version = services.policy_activate(name="volume", params={}, activates_at_epoch=1)
-    assert version.params == {"max_contributor_share_bps": 10000}  # defaults filled in
+    assert version.params == params_to_dict(VolumeParams())  # defaults filled in
+    assert version.params["max_contributor_share_bps"] == 10000 and version.params["fee_contributors_bps"] == 5000
     assert LedgerEntry.objects.get(id=version.entry_id).kind == EntryKind.POLICY_CHANGE
     attribute(0, {alice: 1.0, bob: 0.0}, judgments=5)
     assert epoch_settle(epoch=0).policy_name == "attribution"  # the default until epoch 1
