@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,49 @@ def _basis_points(value: Any, *, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= BPS:
         raise errors.ProposalInvalid(f"{field}: an integer of basis points from 0 to {BPS}, got {value!r}")
     return value
+
+
+def _whole_number(value: Any, *, field: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise errors.ProposalInvalid(f"{field}: a whole number, got {value!r}") from None
+
+
+def proposal_create_from_fields(*, by, fields: Mapping[str, Any]) -> Proposal:
+    """A proposal from submitted fields, as the proposal form and the REST API send them:
+    ``policy_params`` a JSON object (or its text), ``deadline`` an ISO date and time, ``report``
+    a report id. Each bad field is refused by name; nothing is stored then."""
+    params = fields.get("policy_params") or {}
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError as error:
+            raise errors.ProposalInvalid(f"policy_params: not JSON: {error}") from None
+    try:
+        deadline = datetime.fromisoformat(str(fields.get("deadline", "")))
+    except ValueError:
+        raise errors.ProposalInvalid(
+            f"deadline: a date and time like 2026-12-01T12:00, got {fields.get('deadline')!r}"
+        ) from None
+    if timezone.is_naive(deadline):
+        deadline = timezone.make_aware(deadline, timezone.get_current_timezone())
+    report = SimulationReport.objects.filter(id=_whole_number(fields.get("report"), field="report")).first()
+    if report is None:
+        raise errors.ProposalInvalid(f"report: no report {fields.get('report')!r}")
+    return proposal_create(
+        by=by,
+        title=fields.get("title", ""),
+        description=fields.get("description", ""),
+        policy_name=fields.get("policy_name", ""),
+        policy_params=params,
+        report=report,
+        deadline=deadline,
+        quorum_bps=_whole_number(fields.get("quorum_bps"), field="quorum_bps"),
+        threshold_bps=_whole_number(fields.get("threshold_bps"), field="threshold_bps"),
+    )
 
 
 def proposal_create(

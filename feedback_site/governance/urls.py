@@ -1,8 +1,10 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
+    path("api/governance/policies/", api.PolicyListApi.as_view(), name="api_governance_policies"),
+    path("api/governance/proposals/", api.ProposalApi.as_view(), name="api_governance_proposals"),
     path("governance/reports/", views.report_list, name="governance_reports"),
     path("governance/reports/new/", views.report_new, name="governance_report_new"),
     path("governance/reports/<int:report_id>/", views.report_detail, name="governance_report"),

@@ -1,7 +1,5 @@
 """Governance pages: reports (everyone signed in reads them), proposals, comments and votes."""
 
-import json
-from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -97,44 +95,11 @@ def proposal_list(request):
     )
 
 
-def _int(value: str, *, field: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise services.errors.ProposalInvalid(f"{field}: a whole number, got {value!r}") from None
-
-
 @require_POST
 @role_required(Role.GOVERNANCE)
 def proposal_new(request):
-    post = request.POST
     try:
-        try:
-            params = json.loads(post.get("policy_params") or "{}")
-        except ValueError as error:
-            raise services.errors.ProposalInvalid(f"policy_params: not JSON: {error}") from None
-        try:
-            deadline = datetime.fromisoformat(post.get("deadline", ""))
-        except ValueError:
-            raise services.errors.ProposalInvalid(
-                f"deadline: a date and time like 2026-12-01T12:00, got {post.get('deadline')!r}"
-            ) from None
-        if timezone.is_naive(deadline):
-            deadline = timezone.make_aware(deadline, timezone.get_current_timezone())
-        report = SimulationReport.objects.filter(id=_int(post.get("report"), field="report")).first()
-        if report is None:
-            raise services.errors.ProposalInvalid(f"report: no report {post.get('report')!r}")
-        proposal = services.proposal_create(
-            by=request.user,
-            title=post.get("title", ""),
-            description=post.get("description", ""),
-            policy_name=post.get("policy_name", ""),
-            policy_params=params,
-            report=report,
-            deadline=deadline,
-            quorum_bps=_int(post.get("quorum_bps"), field="quorum_bps"),
-            threshold_bps=_int(post.get("threshold_bps"), field="threshold_bps"),
-        )
+        proposal = services.proposal_create_from_fields(by=request.user, fields=request.POST)
     except ServiceError as error:
         messages.error(request, error.message)
         return redirect("governance_proposals")

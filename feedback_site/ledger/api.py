@@ -73,6 +73,7 @@ def _wallet_json(contributor) -> dict:
                 "attribution_score": row.score,
                 "judgments": row.judgments,
                 "payouts_root": row.payouts_root,
+                "why": row.why,
             }
             for row in summary.payouts
         ],

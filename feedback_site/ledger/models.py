@@ -372,3 +372,25 @@ class FeeUsage(AppendOnlyModel):
             models.UniqueConstraint(fields=["consumer", "request_id"], name="ledger_usage_idempotent"),
         ]
         indexes = [models.Index(fields=["epoch", "model"], name="ledger_usage_epoch_model")]
+
+
+class EpochStanding(AppendOnlyModel):
+    """What a policy that remembers (``attribution_evidence``) knows of a contributor after an
+    epoch: written by that epoch's settlement, read back as the next epoch's standing.
+
+    Each settlement writes the standing of every contributor who has one (scored this epoch, or
+    carried forward unchanged from the epoch before), so the next settlement reads one epoch's rows.
+    ``detail`` holds the policy's figures for a contributor scored in the epoch (score, bound,
+    status...): what the earnings page explains the payout by."""
+
+    epoch = models.PositiveIntegerField()
+    contributor = models.ForeignKey(Contributor, on_delete=models.PROTECT, related_name="epoch_standings")
+    evidence = models.FloatField(help_text="Cumulative attribution in units of one judgment's noise.")
+    judgments = models.PositiveBigIntegerField(help_text="Scored judgments in the epochs counted.")
+    credited = models.FloatField(help_text="Highest confidence bound already paid (or forfeited).")
+    detail = models.JSONField(null=True, blank=True, help_text="The policy's figures for this epoch, if scored in it.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["epoch", "contributor"], name="ledger_one_standing_per_epoch"),
+        ]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Max
 
 from simulator.economy.merkle import PayoutTree
-from simulator.economy.policies import PolicyParams, policy_from_dict
+from simulator.economy.policies import PolicyParams, explain_account, policy_from_dict
 from simulator.economy.schedule import ScheduleParams
 
 from . import errors
@@ -25,6 +25,7 @@ from .models import (
     EntryKind,
     EpochAttribution,
     EpochSettlement,
+    EpochStanding,
     LedgerAccount,
     LedgerEntry,
     PolicyVersion,
@@ -189,10 +190,11 @@ def unbonding_state(*, unbonding: LedgerAccount | None, epoch: int) -> tuple[int
 class PayoutRow:
     epoch: int
     amount: int
-    entry_id: int
+    entry_id: int | None  # None: scored, paid nothing
     score: float | None
     judgments: int | None
     payouts_root: str
+    why: list[str] = field(default_factory=list)  # the policy's plain words for this payout
 
 
 @dataclass
@@ -214,26 +216,34 @@ def wallet_summary(*, contributor) -> WalletSummary:
     withdrawable, pending = unbonding_state(
         unbonding=owned_account(owner=wallet, kind=AccountKind.UNBONDING), epoch=epoch_next()
     )
-    payouts = list(
-        LedgerEntry.objects.filter(kind=EntryKind.PAYOUT, credit=wallet)
-        .order_by("-epoch")
-        .values_list("epoch", "amount", "id")
+    paid = dict(
+        LedgerEntry.objects.filter(kind=EntryKind.PAYOUT, credit=wallet).values_list("epoch", "id")
     )
-    epochs = [epoch for epoch, _, _ in payouts]
-    attributions = {
-        row.epoch: row for row in EpochAttribution.objects.active().filter(contributor=contributor, epoch__in=epochs)
+    amounts = dict(LedgerEntry.objects.filter(kind=EntryKind.PAYOUT, credit=wallet).values_list("epoch", "amount"))
+    attributions = {row.epoch: row for row in EpochAttribution.objects.active().filter(contributor=contributor)}
+    # Every settled epoch the contributor was paid in or scored in: an unpaid epoch is explained too.
+    settlements = {
+        row.epoch: row
+        for row in EpochSettlement.objects.filter(epoch__in=set(paid) | set(attributions)).only(
+            "epoch", "payouts_root", "explanation"
+        )
     }
-    roots = dict(EpochSettlement.objects.filter(epoch__in=epochs).values_list("epoch", "payouts_root"))
+    details = dict(
+        EpochStanding.objects.filter(contributor=contributor, epoch__in=list(settlements), detail__isnull=False).values_list(
+            "epoch", "detail"
+        )
+    )
     rows = [
         PayoutRow(
             epoch=epoch,
-            amount=amount,
-            entry_id=entry_id,
+            amount=amounts.get(epoch, 0),
+            entry_id=paid.get(epoch),
             score=attributions[epoch].score if epoch in attributions else None,
             judgments=attributions[epoch].judgments if epoch in attributions else None,
-            payouts_root=roots.get(epoch, ""),
+            payouts_root=settlement.payouts_root,
+            why=payout_explanation(settlement, wallet.key, amounts.get(epoch, 0), details.get(epoch)),
         )
-        for epoch, amount, entry_id in payouts
+        for epoch, settlement in sorted(settlements.items(), reverse=True)
     ]
     fee_shares = (
         LedgerEntry.objects.filter(kind=EntryKind.FEE_SHARE, credit=wallet).aggregate(total=ExactSum("amount"))[
@@ -250,6 +260,15 @@ def wallet_summary(*, contributor) -> WalletSummary:
         payouts=rows,
         fee_shares=fee_shares,
     )
+
+
+def payout_explanation(settlement: EpochSettlement, key: str, amount: int, detail: dict | None) -> list[str]:
+    """The settling policy's own words for why ``key`` was paid ``amount`` in the epoch: from the
+    explanation the settlement stored, with the account's figures from its standing row."""
+    explanation = dict((settlement.explanation or {}).get("policy", {}))
+    if detail is not None:
+        explanation["accounts"] = {key: detail}
+    return explain_account(explanation, key, amount)
 
 
 def epoch_payouts(*, epoch: int) -> dict[str, int]:

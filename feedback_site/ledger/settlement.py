@@ -27,13 +27,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from simulator.economy.epoch import EpochInputs
-from simulator.economy.fees import split_fee
+from simulator.economy.epoch import EpochInputs, Standing
+from simulator.economy.fees import FeeSplitParams, split_fee
 from simulator.economy.merkle import payouts_root
 from simulator.economy.policies import params_to_dict, run_policy
 from simulator.economy.schedule import emission_for_epoch
 
-from . import conf, errors, selectors
+from . import errors, selectors
 from .bulk import bulk_insert
 from .chain import canonical_memo
 from .epoch_inputs import epoch_attribution_active, epoch_quality_active
@@ -42,6 +42,7 @@ from .models import (
     AccountKind,
     EntryKind,
     EpochSettlement,
+    EpochStanding,
     FeeUsage,
     LedgerAccount,
     LedgerEntry,
@@ -108,6 +109,7 @@ class _Inputs:
         self.scores: dict[str, float] = {}
         self.judgments: dict[str, int] = {}
         keys_by_contributor: dict[int, str] = {}
+        self.keys_by_contributor = keys_by_contributor  # contributor id -> wallet key, this epoch's scored
         for contributor_id, pseudonym, user_id, score, judgments in rows:
             key = selectors.wallet_key(pseudonym)
             pseudonyms[contributor_id] = (pseudonym, user_id)
@@ -150,19 +152,17 @@ class _Inputs:
             self.account_ids.setdefault(owner_key, owner_id)
 
 
-def _fee_shares(inputs: _Inputs, treasury_key: str) -> tuple[dict[tuple[str, str], int], list[dict]]:
-    """Split each model's fees; returns amounts by (part, recipient key) and each explanation."""
-    params = conf.fee_split_params()
-    eligible_scores = (
-        {key: score for key, score in inputs.scores.items() if key not in inputs.flagged}
-        if inputs.flagged
-        else inputs.scores
-    )
+def _fee_shares(
+    inputs: _Inputs, treasury_key: str, *, params: FeeSplitParams, contributor_weights: dict[str, int]
+) -> tuple[dict[tuple[str, str], int], list[dict]]:
+    """Split each model's fees by the policy's fee split; the contributors' part by the weights the
+    policy decided (``EpochResult.fee_weights``: a flagged contributor has none). Returns amounts
+    by (part, recipient key) and each split's explanation."""
     shares: dict[tuple[str, str], int] = defaultdict(int)
     explanations = []
     for model_id, owner_key, _, total in inputs.fees_by_model:
         split = split_fee(
-            total, attribution_scores=eligible_scores, stakes=inputs.stakes, model_owner=owner_key, params=params
+            total, contributor_weights=contributor_weights, stakes=inputs.stakes, model_owner=owner_key, params=params
         )
         for part, recipients in (
             ("contributors", split.contributors),
@@ -175,6 +175,47 @@ def _fee_shares(inputs: _Inputs, treasury_key: str) -> tuple[dict[tuple[str, str
             shares[("treasury", treasury_key)] += split.treasury
         explanations.append({"model": model_id, **split.explanation})
     return shares, explanations
+
+
+def _standing_before(epoch: int, keys_by_contributor: dict[int, str]) -> tuple[dict[int, Standing], dict[str, Standing]]:
+    """Every standing the previous settlement wrote (by contributor id), and those of this epoch's
+    scored contributors keyed by wallet key (what the policy reads)."""
+    previous = {
+        contributor_id: Standing(evidence, judgments, credited)
+        for contributor_id, evidence, judgments, credited in EpochStanding.objects.filter(epoch=epoch - 1).values_list(
+            "contributor_id", "evidence", "judgments", "credited"
+        )
+    }
+    scored = {key: previous[cid] for cid, key in keys_by_contributor.items() if cid in previous}
+    return previous, scored
+
+
+def _standing_write(
+    epoch: int, previous: dict[int, Standing], keys_by_contributor: dict[int, str], result: Any, details: dict[str, Any]
+) -> None:
+    """This epoch's standing: the policy's new standing for the scored, the rest carried forward."""
+    if not previous and not result.standing:
+        return
+    contributor_of = {key: cid for cid, key in keys_by_contributor.items()}
+    current = dict(previous)
+    for key, standing in result.standing.items():
+        current[contributor_of[key]] = standing
+    scored_details = {contributor_of[key]: detail for key, detail in details.items() if key in contributor_of}
+    # bulk_create, not COPY: the detail is JSON, which the ORM encodes alike on every backend.
+    EpochStanding.objects.bulk_create(
+        (
+            EpochStanding(
+                epoch=epoch,
+                contributor_id=cid,
+                evidence=standing.evidence,
+                judgments=standing.judgments,
+                credited=standing.credited,
+                detail=scored_details.get(cid),
+            )
+            for cid, standing in sorted(current.items())
+        ),
+        batch_size=5000,
+    )
 
 
 def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
@@ -196,6 +237,7 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
                 f"{policy.name!r} policy pays by them; run the epoch's attribution job first"
             )
         inputs = _Inputs(epoch)
+        previous_standing, standing = _standing_before(epoch, inputs.keys_by_contributor)
 
         pool = system_account(key=selectors.COMMUNITY_POOL, kind=AccountKind.COMMUNITY_POOL)
         rewards = system_account(key=selectors.EPOCH_REWARDS, kind=AccountKind.SYSTEM)
@@ -228,10 +270,17 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
                 attribution_scores=inputs.scores,
                 bonds=inputs.stakes,
                 flagged=inputs.flagged,
+                standing=standing,
             ),
         )
         root = payouts_root(epoch, result.payouts)
-        fee_shares, fee_explanations = _fee_shares(inputs, treasury.key)
+        fee_shares, fee_explanations = _fee_shares(
+            inputs, treasury.key, params=policy.fee_split(), contributor_weights=result.fee_weights
+        )
+        # Per-contributor figures go with each contributor's standing row, not into one big JSON.
+        policy_explanation = dict(result.explanation)
+        details = policy_explanation.pop("accounts", {})
+        _standing_write(epoch, previous_standing, inputs.keys_by_contributor, result, details)
 
         ids = inputs.account_ids
         entries = []
@@ -285,7 +334,7 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
             contributors=len(inputs.scores),
             payout_count=len(result.payouts),
             payouts_root=root,
-            explanation={"policy": result.explanation, "fees": fee_explanations},
+            explanation={"policy": policy_explanation, "fees": fee_explanations},
             first_entry_id=first_id,
             last_entry_id=last_id,
             **totals,
