@@ -9,8 +9,9 @@ The end-to-end parts need PostgreSQL: the benchmark creates a database of its ow
 of DATABASE_URL (``<name>_bench_settlement``), and drops it at the end unless --keep.
 
 Measured, each in a fresh child process so that its peak RSS is its own:
-1. policy math: ``run_policy`` of the site's default policy (``attribution``) and of
-   ``attribution_bonded`` on prepared EpochInputs (the inputs of bench_policy_math.py).
+1. policy math: ``run_policy`` of the site's default policy (``attribution``), of
+   ``attribution_bonded`` and of ``attribution_evidence`` (every contributor new: no standing yet,
+   per-contributor figures kept for the earnings page) on prepared EpochInputs (the inputs of bench_policy_math.py).
    Baseline: one Python pass summing the scores. Target: under 2 s.
 2. settlement end to end, ``epoch_settle``: epoch 0 (first epoch: a wallet is created for every
    contributor) and epoch 1 (steady state, plus fees from one model split among everyone and
@@ -66,7 +67,7 @@ def child_policy(contributors: int, runs: int) -> None:
 
     inputs = epoch_inputs(contributors, seed=0)
     results = {}
-    for name in ("attribution", "attribution_bonded"):
+    for name in ("attribution", "attribution_bonded", "attribution_evidence"):
         params = policy_from_dict(name, {})
         times = []
         for _ in range(runs):
@@ -391,7 +392,7 @@ def main() -> None:
     print(f"Policy math, {n:,} contributors, median of {args.runs} runs ...", flush=True)
     policy = run_child("policy", str(n), str(args.runs))["policy"]
     baseline = policy["baseline_sum_scores"]["seconds"]
-    for name in ("attribution", "attribution_bonded"):
+    for name in ("attribution", "attribution_bonded", "attribution_evidence"):
         seconds = policy[name]["seconds"]
         print(
             f"  run_policy {name:<19s} {seconds:6.2f} s  ({seconds / baseline:5.1f}x one pass summing the scores, "

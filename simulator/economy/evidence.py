@@ -172,19 +172,22 @@ def status_counts(status: np.ndarray) -> dict[str, int]:
     return {name: int(count) for name, count in zip(STATUSES, counts.tolist(), strict=True)}
 
 
-def account_detail(step: EvidenceStep, index: int, *, score: float, before: Any) -> dict[str, Any]:
-    """What the explanation keeps about one account: enough to say in words why it got its pay."""
+def account_details(accounts: list[str], rows: EvidenceRows, step: EvidenceStep) -> dict[str, dict[str, Any]]:
+    """What the explanation keeps about each account: enough to say in words why it got its pay.
+    Built column by column (a million accounts settle in one epoch)."""
+    this_epoch = (step.judgments - rows.judgments) if step.counted else np.zeros(len(accounts), dtype=np.int64)
+    statuses = np.array(STATUSES, dtype=object)[step.status].tolist()
     return {
-        "score": score,
-        "judgments_this_epoch": int(step.judgments[index] - before.judgments) if step.counted else 0,
-        "evidence_before": before.evidence,
-        "evidence": float(step.evidence[index]),
-        "judgments": int(step.judgments[index]),
-        "bound": float(step.bound[index]),
-        "credited_before": before.credited,
-        "credited": float(step.credited[index]),
-        "gain": float(step.gain[index]),
-        "status": STATUSES[int(step.status[index])],
+        account: {
+            "score": score, "judgments_this_epoch": now, "evidence_before": evidence_before, "evidence": evidence,
+            "judgments": judgments, "bound": bound, "credited_before": credited_before, "credited": credited,
+            "gain": gain, "status": status,
+        }  # fmt: skip
+        for account, score, now, evidence_before, evidence, judgments, bound, credited_before, credited, gain, status in zip(
+            accounts, rows.scores.tolist(), this_epoch.tolist(), rows.evidence.tolist(), step.evidence.tolist(),
+            step.judgments.tolist(), step.bound.tolist(), rows.credited.tolist(), step.credited.tolist(),
+            step.gain.tolist(), statuses, strict=True,
+        )  # fmt: skip
     }
 
 

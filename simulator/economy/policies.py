@@ -51,7 +51,7 @@ from simulator.economy.epoch import EpochInputs, EpochResult, Standing
 from simulator.economy.evidence import (
     EvidenceRows,
     EvidenceStep,
-    account_detail,
+    account_details,
     evidence_step,
     explain_evidence_account,
     status_counts,
@@ -498,11 +498,7 @@ def attribution_evidence_settle(
         }
     }
     if explain_accounts:
-        before = list(map(Standing, rows.evidence.tolist(), rows.judgments.tolist(), rows.credited.tolist()))
-        detail["accounts"] = {
-            account: account_detail(step, index, score=float(rows.scores[index]), before=before[index])
-            for index, account in enumerate(accounts)
-        }
+        detail["accounts"] = account_details(accounts, rows, step)
     result = _settle(
         params,
         inputs,
@@ -521,18 +517,25 @@ def attribution_evidence_policy(params: AttributionEvidenceParams, inputs: Epoch
     """Pay on a lower confidence bound of each account's cumulative attribution (see
     :mod:`simulator.economy.evidence`); the contributors' fee share follows the same weights."""
     accounts = list(inputs.attribution_scores)
-    new = Standing()
-    standing = list(map(inputs.standing.get, accounts, repeat(new)))
+    n = len(accounts)
+    if inputs.standing:
+        new = Standing()
+        before = np.array(list(map(inputs.standing.get, accounts, repeat(new))), dtype=np.float64).reshape(n, 3)
+        evidence, judgments, credited = before[:, 0], before[:, 1].astype(np.int64), before[:, 2]
+    else:  # nobody has standing yet (a first epoch): skip a million lookups
+        evidence, judgments, credited = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n)
     rows = EvidenceRows(
-        scores=np.fromiter(inputs.attribution_scores.values(), dtype=np.float64, count=len(accounts)),
-        counts=np.array(list(map(inputs.judgment_counts.get, accounts, repeat(0))), dtype=np.int64),
-        flagged=np.array(list(map(inputs.flagged.__contains__, accounts)), dtype=bool),
-        bonded=np.array(
-            [inputs.bonds.get(account, 0) >= params.min_bond for account in accounts], dtype=bool
-        ),
-        evidence=np.array([entry.evidence for entry in standing], dtype=np.float64),
-        judgments=np.array([entry.judgments for entry in standing], dtype=np.int64),
-        credited=np.array([entry.credited for entry in standing], dtype=np.float64),
+        scores=np.fromiter(inputs.attribution_scores.values(), dtype=np.float64, count=n),
+        counts=np.fromiter(map(inputs.judgment_counts.get, accounts, repeat(0)), dtype=np.int64, count=n),
+        flagged=np.fromiter(map(inputs.flagged.__contains__, accounts), dtype=bool, count=n)
+        if inputs.flagged
+        else np.zeros(n, dtype=bool),
+        bonded=np.fromiter((inputs.bonds.get(a, 0) >= params.min_bond for a in accounts), dtype=bool, count=n)
+        if params.min_bond
+        else np.ones(n, dtype=bool),
+        evidence=evidence,
+        judgments=judgments,
+        credited=credited,
     )
     return attribution_evidence_settle(params, inputs, accounts, rows, explain_accounts=True)[0]
 
