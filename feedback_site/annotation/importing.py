@@ -205,6 +205,29 @@ def _external_id(obj, line, problems, prompt, responses) -> str:
     return str(raw)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _field_with_nul(value, path: str = "") -> str | None:
+    """The first field (``responses[1]``, ``chosen``...) whose text holds U+0000, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = ((key, f"{path}.{key}" if path else str(key)) for key in value)
+        for key, where in items:
+            if "\x00" in str(key):
+                return where
+            found = _field_with_nul(value[key], where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _field_with_nul(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def parse_jsonl(stream, *, max_line_bytes: int, max_bytes: int) -> ParseResult:
     """Parses a binary stream of JSONL; never raises on bad content, returns the problems instead."""
     problems: list[ImportProblem] = []
@@ -221,6 +244,8 @@ def parse_jsonl(stream, *, max_line_bytes: int, max_bytes: int) -> ParseResult:
         if len(raw) > max_line_bytes:
             problems.append(ImportProblem(number, "", f"line is {len(raw)} bytes, over the limit of {max_line_bytes}"))
             continue
+        if number == 1 and raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM) :]  # spreadsheet tools write one; the digest above keeps the file's bytes
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -235,6 +260,11 @@ def parse_jsonl(stream, *, max_line_bytes: int, max_bytes: int) -> ParseResult:
             continue
         if not isinstance(obj, dict):
             problems.append(ImportProblem(number, "", "each line must be a JSON object"))
+            continue
+        nul_field = _field_with_nul(obj)
+        if nul_field is not None:
+            # PostgreSQL text cannot hold U+0000: refused here, so both databases take the same files.
+            problems.append(ImportProblem(number, nul_field, "contains a NUL character (\\u0000), which text cannot hold"))
             continue
         if "responses" in obj:
             parsed = _parse_own(obj, number, problems)

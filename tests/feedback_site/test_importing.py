@@ -66,6 +66,8 @@ BAD_LINES = [
     (b'{"prompt": "x", "responses": ["a", "b"]}\n\xff\xfe{"bad": 1}\n', 2, "", "UTF-8"),
     (b'{"chosen": "no dialogue here", "rejected": "other"}\n', 1, "chosen", "prompt"),
     (b'[1, 2]\n', 1, "", "JSON object"),
+    (b'{"prompt": "x", "responses": ["a", "b\\u0000c"]}\n', 1, "responses[1]", "NUL character"),
+    (b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: a\\u0000", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: b"}\n', 1, "chosen", "NUL"),
     (b'{"id": "x", "prompt": "p", "responses": ["a", "b"]}\n{"id": "x", "prompt": "q", "responses": ["c", "d"]}\n', 2, "id", "duplicate prompt id"),
 ]
 
@@ -135,3 +137,29 @@ def test_reference_field_on_our_format(db):
     assert comparison.reference_choice == "b" and comparison.response_b.text == "better" and not comparison.gold_choice
     with pytest.raises(errors.ImportRejected, match="reference"):
         services.datanet_import(datanet=datanet, stream=jsonl([{"prompt": "q", "responses": ["x", "y"], "reference": 2}]), origin="test")
+
+
+def test_a_file_that_starts_with_a_byte_order_mark_imports(db):
+    datanet = services.datanet_create(name="Spreadsheet")
+    content = b"\xef\xbb\xbf" + jsonl(own_rows(2)).getvalue()
+    batch = services.datanet_import(datanet=datanet, stream=io.BytesIO(content), origin="test")
+    assert batch.prompts_created == 2
+    assert Prompt.objects.get(external_id="q0").text.startswith("\ufeff") is False
+    # A mark anywhere but the file's start is text, not an encoding mark: the line is refused as JSON.
+    with pytest.raises(errors.ImportRejected) as caught:
+        services.datanet_import(
+            datanet=datanet, stream=io.BytesIO(b'{"id": "z", "prompt": "p", "responses": ["a", "b"]}\n\xef\xbb\xbf{}\n'), origin="test"
+        )
+    assert caught.value.problems[0].line == 2
+
+
+@pytest.mark.postgres
+def test_a_nul_character_is_refused_with_its_line_on_postgresql(db):
+    datanet = services.datanet_create(name="Nul")
+    before = stored_counts()
+    with pytest.raises(errors.ImportRejected) as caught:
+        services.datanet_import(
+            datanet=datanet, stream=io.BytesIO(b'{"id": "a", "prompt": "p\\u0000", "responses": ["a", "b"]}\n'), origin="test"
+        )
+    assert (caught.value.problems[0].line, caught.value.problems[0].field) == (1, "prompt")
+    assert stored_counts() == before
