@@ -1,31 +1,15 @@
-"""Errors a service raises when a request cannot be honoured. Each maps to one HTTP status,
-so views and API endpoints answer the same way and nothing is half-written."""
+"""The judging loop's own refusals: membership, locks, duplicates, imports, snapshots. The kinds
+every app shares (invalid input, not found, role missing...) live in `feedback_site.core.errors`
+and are re-exported here, so `errors.NotFound` reads the same in this app's modules."""
 
-
-class ServiceError(Exception):
-    status = 400
-    code = "invalid"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(ServiceError):
-    status = 400
-    code = "invalid"
-
-
-class TokenRejected(ServiceError):
-    """An API token that names no user, or an inactive one (checked by the judging functions on PostgreSQL)."""
-
-    status = 401
-    code = "not_authenticated"
-
-
-class RoleMissing(ServiceError):
-    status = 403
-    code = "permission_denied"
+from feedback_site.core.errors import (  # noqa: F401  (re-exported for this app's modules)
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RoleMissing,
+    ServiceError,
+    TokenRejected,
+)
 
 
 class NotAssigned(ServiceError):
@@ -38,17 +22,12 @@ class NotMember(ServiceError):
     code = "not_member"
 
 
-class NotFound(ServiceError):
-    status = 404
-    code = "not_found"
-
-
 class DuplicateSubmission(ServiceError):
     status = 409
     code = "duplicate_submission"
 
 
-class AlreadySubmitted(ServiceError):
+class AlreadySubmitted(Conflict):
     status = 409
     code = "already_submitted"
 
@@ -80,6 +59,10 @@ class ImportRejected(ServiceError):
         shown = "\n".join(p.describe(filename) for p in problems[:50])
         more = f"\n... and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(f"Import refused, nothing was stored: {len(problems)} problem(s)\n{shown}{more}")
+
+    def as_body(self) -> dict:
+        return {"error": self.code, "detail": f"Import refused, nothing was stored: {len(self.problems)} problem(s).",
+                "problems": [p.as_dict() for p in self.problems[:1000]]}
 
 
 class SnapshotEmpty(ServiceError):

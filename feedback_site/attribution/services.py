@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from feedback_site.accounts.models import Contributor
-from feedback_site.annotation import errors
+from feedback_site.core import errors
 from feedback_site.ledger import selectors as ledger_selectors
 from feedback_site.ledger import services as ledger_services
 from feedback_site.training.models import JobState, ModelVersion

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_POST
 
 from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role
-from feedback_site.annotation import errors
 from feedback_site.annotation.models import Judgment
+from feedback_site.core import errors
 from feedback_site.quality.charts import histogram_svg
 from feedback_site.training.models import JobState, ModelVersion
 

@@ -1,6 +1,6 @@
 """Why governance refused a request; each is a ServiceError, so pages show its message."""
 
-from feedback_site.annotation.errors import InvalidInput, ServiceError
+from feedback_site.core.errors import InvalidInput, ServiceError
 
 
 class ProposalInvalid(InvalidInput):

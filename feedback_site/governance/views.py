@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role, user_has_role
-from feedback_site.annotation.errors import ServiceError
+from feedback_site.core.errors import ServiceError
 
 from . import selectors, services
 from .models import Proposal, ProposalStatus, ReportState, SimulationReport, VoteChoice

@@ -1,7 +1,7 @@
 """Why the ledger refused a request. Each error is a ServiceError, so pages show its message and
 the API answers with its status and code; a refused request leaves the ledger unchanged."""
 
-from feedback_site.annotation.errors import InvalidInput, ServiceError
+from feedback_site.core.errors import InvalidInput, ServiceError
 
 
 class InvalidAmount(InvalidInput):

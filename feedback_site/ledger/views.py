@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from feedback_site.accounts.services import contributor_for
-from feedback_site.annotation.errors import ServiceError
+from feedback_site.core.errors import ServiceError
 from simulator.economy.units import base_units_to_open
 
 from . import conf, errors, selectors, services

@@ -14,9 +14,9 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from feedback_site.accounts.models import Contributor
-from feedback_site.annotation import errors
 from feedback_site.annotation.exports import judgment_quality_records
 from feedback_site.annotation.models import Comparison, Datanet, Judgment
+from feedback_site.core import errors
 from feedback_site.ledger import errors as ledger_errors
 from feedback_site.ledger import selectors as ledger_selectors
 from feedback_site.ledger import services as ledger_services
@@ -191,13 +191,13 @@ def exclusion_add(*, datanet: Datanet, pseudonym: str, reason: str, by) -> Exclu
     if not reason.strip():
         raise errors.InvalidInput("reason: say why the annotator is excluded (it is recorded in snapshots)")
     if Exclusion.objects.filter(datanet=datanet, contributor=contributor, revoked_at__isnull=True).exists():
-        raise errors.AlreadySubmitted(f"{pseudonym} is already excluded from {datanet.name}")
+        raise errors.Conflict(f"{pseudonym} is already excluded from {datanet.name}")
     return Exclusion.objects.create(datanet=datanet, contributor=contributor, reason=reason.strip(), created_by=by)
 
 
 def exclusion_revoke(*, exclusion: Exclusion, by) -> Exclusion:
     if exclusion.revoked_at is not None:
-        raise errors.AlreadySubmitted("This exclusion was already revoked.")
+        raise errors.Conflict("This exclusion was already revoked.")
     exclusion.revoked_at, exclusion.revoked_by = timezone.now(), by
     exclusion.save(update_fields=["revoked_at", "revoked_by"])
     return exclusion

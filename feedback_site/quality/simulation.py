@@ -14,8 +14,9 @@ from django.db import transaction
 
 from feedback_site.accounts.roles import Role
 from feedback_site.accounts.services import user_create
-from feedback_site.annotation import errors, services
+from feedback_site.annotation import services
 from feedback_site.annotation.models import Comparison, Datanet
+from feedback_site.core import errors
 
 SHOWN = {("a", "a"): "A", ("b", "b"): "A", ("a", "b"): "B", ("b", "a"): "B"}
 

@@ -7,8 +7,8 @@ from django.views.decorators.http import require_POST
 
 from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role
-from feedback_site.annotation import errors
 from feedback_site.annotation.models import Comparison, Datanet, Judgment
+from feedback_site.core import errors
 
 from . import services
 from .charts import histogram_svg, line_chart_svg

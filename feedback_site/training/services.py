@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from feedback_site.annotation import errors
 from feedback_site.annotation.exports import snapshot_export
 from feedback_site.annotation.models import Snapshot
+from feedback_site.core import errors
 
 from .models import BaseModel, JobState, Method, ModelVersion, TrainingJob
 
@@ -112,7 +112,7 @@ def _enqueue(job: TrainingJob) -> None:
 
 def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
     if job.finished:
-        raise errors.AlreadySubmitted(f"Job {job.id} already {job.state}.")
+        raise errors.Conflict(f"Job {job.id} already {job.state}.")
     TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     # A queued job is cancelled at once; a running one stops at the end of its current step.
     TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(state=JobState.CANCELLED, finished_at=timezone.now())
@@ -129,9 +129,9 @@ def training_job_worker_lost(job: TrainingJob) -> bool:
 def training_job_retry(*, job: TrainingJob) -> TrainingJob:
     """Queues the job again; it resumes from its last checkpoint."""
     if job.state == JobState.COMPLETED:
-        raise errors.AlreadySubmitted(f"Job {job.id} completed; launch a new one to train again.")
+        raise errors.Conflict(f"Job {job.id} completed; launch a new one to train again.")
     if job.state in (JobState.QUEUED,) or (job.state == JobState.RUNNING and not training_job_worker_lost(job)):
-        raise errors.AlreadySubmitted(f"Job {job.id} is {job.state}; retry a failed, cancelled or lost job.")
+        raise errors.Conflict(f"Job {job.id} is {job.state}; retry a failed, cancelled or lost job.")
     with transaction.atomic():
         TrainingJob.objects.filter(pk=job.pk).update(state=JobState.QUEUED, cancel_requested=False, error="", finished_at=None)
         job.refresh_from_db()

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_POST
 
 from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role
-from feedback_site.annotation import errors
+from feedback_site.core import errors
 
 from . import services
 from .charts import loss_chart_svg

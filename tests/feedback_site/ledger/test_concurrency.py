@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from feedback_site.annotation.errors import ServiceError
+from feedback_site.core.errors import ServiceError
 from feedback_site.ledger import selectors, services
 from feedback_site.ledger.models import LedgerEntry
 from feedback_site.ledger.settlement import epoch_settle

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback_site.annotation import errors, services
+from feedback_site.annotation import services
 from feedback_site.annotation.models import Datanet
+from feedback_site.core import errors
 
 
 class Command(BaseCommand):

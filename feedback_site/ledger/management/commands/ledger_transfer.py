@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback_site.annotation.errors import ServiceError
+from feedback_site.core.errors import ServiceError
 from feedback_site.ledger.amounts import parse_open
 from feedback_site.ledger.services import ledger_transfer
 

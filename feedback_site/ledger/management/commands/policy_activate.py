@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback_site.annotation.errors import ServiceError
+from feedback_site.core.errors import ServiceError
 from feedback_site.ledger import services
 from simulator.economy.policies import POLICIES
 

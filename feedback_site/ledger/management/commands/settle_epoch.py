@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback_site.annotation.errors import ServiceError
+from feedback_site.core.errors import ServiceError
 from feedback_site.ledger.settlement import epoch_settle
 from feedback_site.ledger.templatetags.ledger_amounts import open_amount
 

@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from feedback_site.annotation import errors
 from feedback_site.annotation.models import Datanet
+from feedback_site.core import errors
 from feedback_site.quality.simulation import annotators_simulate
 
 
