@@ -76,6 +76,9 @@ class ImportBatch(models.Model):
     sha256 = models.CharField(max_length=64)
     prompts_created = models.PositiveIntegerField(default=0)
     comparisons_created = models.PositiveIntegerField(default=0)
+    # Lines left out because the importer asked to skip invalid ones: each {"line", "field", "message"},
+    # so what a file lost stays on record beside what it created.
+    skipped = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

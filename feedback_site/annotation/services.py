@@ -20,7 +20,7 @@ from django.utils.text import slugify
 from feedback_site.accounts.services import contributor_for
 
 from . import errors
-from .importing import ParseResult, parse_jsonl
+from .importing import ImportProblem, ParseResult, parse_jsonl
 from .models import (
     Assignment,
     Choice,
@@ -86,20 +86,25 @@ def datanet_member_add(*, datanet: Datanet, user) -> None:
     datanet.members.add(user)
 
 
-def datanet_import(*, datanet: Datanet, stream, filename: str = "", origin: str, created_by=None) -> ImportBatch:
+def datanet_import(
+    *, datanet: Datanet, stream, filename: str = "", origin: str, created_by=None, skip_invalid: bool = False
+) -> ImportBatch:
     """Imports a JSONL stream (binary lines) into the Datanet, all or nothing.
 
-    Raises `ImportRejected` listing every problem (line, field) and then nothing is stored.
+    Raises `ImportRejected` listing every problem (line, field) and then nothing is stored. With
+    `skip_invalid`, a line with a problem is left out instead and its problems are kept on the batch
+    (`ImportBatch.skipped`); a problem of the whole file (too large, no valid line) still refuses it.
     """
     parsed = parse_jsonl(
         stream, max_line_bytes=settings.IMPORT_MAX_LINE_BYTES, max_bytes=settings.IMPORT_MAX_UPLOAD_BYTES
     )
-    return _store_import(datanet=datanet, parsed=parsed, filename=filename, origin=origin, created_by=created_by)
+    return _store_import(
+        datanet=datanet, parsed=parsed, filename=filename, origin=origin, created_by=created_by,
+        skip_invalid=skip_invalid,
+    )
 
 
-def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by) -> ImportBatch:
-    from .importing import ImportProblem
-
+def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by, skip_invalid: bool) -> ImportBatch:
     problems = list(parsed.problems)
     ids = [p.external_id for p in parsed.prompts]
     existing = set()
@@ -114,13 +119,23 @@ def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by)
             problems.append(
                 ImportProblem(p.line, "id", f"prompt id {p.external_id!r} already exists in Datanet {datanet.name!r}")
             )
-    if problems:
-        problems.sort(key=lambda p: p.line)
+    problems.sort(key=lambda p: p.line)
+    bad_lines = {p.line for p in problems}
+    accepted = [p for p in parsed.prompts if p.line not in bad_lines]
+    if problems and (not skip_invalid or 0 in bad_lines):
         raise errors.ImportRejected(problems, filename)
+    if not accepted:
+        raise errors.ImportRejected(
+            [*problems, ImportProblem(0, "", "no valid line is left to import once the invalid ones are skipped")],
+            filename,
+        )
+    parsed = ParseResult(prompts=accepted, problems=[], sha256=parsed.sha256)
+    skipped = [p.as_dict() for p in problems]
 
     with transaction.atomic():
         batch = ImportBatch.objects.create(
-            datanet=datanet, origin=origin, filename=filename[:255], sha256=parsed.sha256, created_by=created_by
+            datanet=datanet, origin=origin, filename=filename[:255], sha256=parsed.sha256, created_by=created_by,
+            skipped=skipped,
         )
         prompts = Prompt.objects.bulk_create(
             [Prompt(datanet=datanet, external_id=p.external_id, text=p.text, import_batch=batch) for p in parsed.prompts],

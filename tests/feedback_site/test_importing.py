@@ -163,3 +163,34 @@ def test_a_nul_character_is_refused_with_its_line_on_postgresql(db):
         )
     assert (caught.value.problems[0].line, caught.value.problems[0].field) == (1, "prompt")
     assert stored_counts() == before
+
+
+def test_skip_invalid_leaves_out_bad_lines_and_keeps_their_report(db):
+    datanet = services.datanet_create(name="Skipping")
+    good = own_rows(2)
+    lines = jsonl([good[0]]).read() + b"not json\n" + jsonl([{"prompt": "p", "responses": ["only one"]}, good[1]]).read()
+    with pytest.raises(errors.ImportRejected):
+        services.datanet_import(datanet=datanet, stream=io.BytesIO(lines), origin="test")
+    assert stored_counts() == (0, 0, 0, 0)
+    batch = services.datanet_import(datanet=datanet, stream=io.BytesIO(lines), origin="test", skip_invalid=True)
+    assert batch.prompts_created == 2
+    assert sorted(Prompt.objects.values_list("external_id", flat=True)) == ["q0", "q1"]
+    assert [(p["line"], p["field"]) for p in batch.skipped] == [(2, ""), (3, "responses")]
+
+
+def test_skip_invalid_skips_ids_already_in_the_datanet_and_refuses_when_nothing_is_left(db):
+    datanet = services.datanet_create(name="Again")
+    services.datanet_import(datanet=datanet, stream=jsonl(own_rows(2)), origin="test")
+    again = services.datanet_import(datanet=datanet, stream=jsonl(own_rows(3)), origin="test", skip_invalid=True)
+    assert again.prompts_created == 1
+    assert [p["line"] for p in again.skipped] == [1, 2]
+    with pytest.raises(errors.ImportRejected, match="no valid line is left"):
+        services.datanet_import(datanet=datanet, stream=jsonl(own_rows(3)), origin="test", skip_invalid=True)
+    assert Prompt.objects.count() == 3
+
+
+def test_skip_invalid_still_refuses_a_file_over_the_limit(db):
+    datanet = services.datanet_create(name="Limit")
+    with override_settings(IMPORT_MAX_UPLOAD_BYTES=100), pytest.raises(errors.ImportRejected, match="larger than"):
+        services.datanet_import(datanet=datanet, stream=jsonl(own_rows(5)), origin="test", skip_invalid=True)
+    assert stored_counts() == (0, 0, 0, 0)
