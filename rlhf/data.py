@@ -64,6 +64,32 @@ class PreferenceRow:
         return record
 
 
+# ---------------------------------------------------------------- what a valid pair is
+
+
+def preference_pair_problem(prompt: Any, chosen: Any, rejected: Any) -> tuple[str, str] | None:
+    """The one definition of a valid preference pair, as (field, problem) of the first rule it breaks, or None.
+
+    The site's import refuses what breaks it (naming the line), its export leaves such a pair out (and counts
+    it), and training refuses it (naming the line): a pair the import accepts is one training accepts.
+    - `prompt`, `chosen` and `rejected` are strings, and the prompt has text: both trainers condition on it.
+    - A reply may be empty: HH-RLHF has pairs where the annotator preferred (or rejected) saying nothing, a real
+      preference; the models see the prompt alone (then the end of the text) for it.
+    - The replies differ: a pair of the same text teaches nothing, and its preference is undefined.
+    - No text holds U+0000: PostgreSQL text cannot store it, so a pair with one could not round-trip the site.
+    """
+    for field, value in (("prompt", prompt), ("chosen", chosen), ("rejected", rejected)):
+        if not isinstance(value, str):
+            return field, f"expected a string, got {type(value).__name__}"
+        if "\x00" in value:
+            return field, "contains a NUL character (\\u0000), which text cannot hold"
+    if not prompt.strip():
+        return "prompt", "empty: the replies share no prompt"
+    if chosen == rejected:
+        return "rejected", "is identical to chosen: nothing to compare"
+    return None
+
+
 # ---------------------------------------------------------------- reading
 
 
@@ -161,10 +187,10 @@ def preference_row_from_record(
         if field not in record or record[field] is None:
             raise fail(field, "missing; every row needs 'chosen' and 'rejected'")
     for field in ("prompt", "chosen", "rejected"):
-        value = record.get(field)
-        if (isinstance(value, str) and not value.strip()) or value == []:
-            raise fail(field, "empty; leave 'prompt' out for an implicit prompt, and give both replies text"
-                       if field == "prompt" else "empty; both replies need text")
+        if record.get(field) == []:
+            raise fail(field, "an empty list of messages; give messages, or a string")
+    if isinstance(record.get("prompt"), str) and not record["prompt"].strip():
+        raise fail("prompt", "empty; leave 'prompt' out for an implicit prompt")
     chosen, rejected, prompt = record["chosen"], record["rejected"], record.get("prompt")
 
     if _is_conversation(chosen) or _is_conversation(rejected) or _is_conversation(prompt):
@@ -178,8 +204,9 @@ def preference_row_from_record(
         elif not isinstance(prompt, str):
             raise fail("prompt", f"expected a string, got {type(prompt).__name__}")
 
-    # An implicit-prompt reply may be empty once the shared prompt is split off: HH-RLHF has such rows, where
-    # the annotator preferred (or rejected) an empty answer, and that is a real preference.
+    problem = preference_pair_problem(prompt, chosen, rejected)
+    if problem is not None:
+        raise fail(*problem)
     return PreferenceRow(
         row_id=_row_id(record, default_row_id, fail),
         prompt=prompt,

@@ -14,6 +14,9 @@ judgment with id <= the snapshot's cutoff, annotators excluded from the snapshot
 - The side with more votes is ``chosen``. Equal votes (a split, or only ties/both-bad) give no
   row: a preference set cannot say which is better, so the comparison is counted in the
   snapshot's ``skipped`` counts by reason (``split``, ``tie``, ``both_bad``) instead.
+- A row is a valid pair by the one rule that import and training apply
+  (``rlhf.data.preference_pair_problem``); one that is not (stored before the rule, or written
+  around the import) is left out and counted as ``invalid``, so training never meets it.
 - ``margin`` = (sum of the strengths of the votes for ``chosen`` - sum of those for ``rejected``)
   / number of current judgments, with strengths slightly=1, clearly=2, much=3. It grows with both
   the strength and the agreement of the judgments, and ties and both-bad dilute it.
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
+from rlhf.data import preference_pair_problem
 from simulator.feedback_log import SCHEMA_VERSION as FEEDBACK_LOG_SCHEMA_VERSION
 from simulator.feedback_log import STRENGTHS
 
@@ -126,13 +130,15 @@ class TrlStats:
     skipped_split: int = 0
     skipped_tie: int = 0
     skipped_both_bad: int = 0
+    skipped_invalid: int = 0
 
     def as_dict(self) -> dict:
         return {
             "trl_rows": self.rows,
             "comparisons_judged": self.comparisons_judged,
             "current_judgments": self.current_judgments,
-            "skipped": {"split": self.skipped_split, "tie": self.skipped_tie, "both_bad": self.skipped_both_bad},
+            "skipped": {"split": self.skipped_split, "tie": self.skipped_tie, "both_bad": self.skipped_both_bad,
+                        "invalid": self.skipped_invalid},
         }
 
 
@@ -252,18 +258,21 @@ def _comparison_trl_rows(cid, current: list[JudgmentRow], texts: Iterator[tuple]
     _, prompt, text_a, text_b = text_row
     stats.comparisons_judged += 1
     stats.current_judgments += len(current)
-    if aggregation != "each":
-        if aggregation == "majority":
-            row = _majority_row(cid, prompt, text_a, text_b, current, stats)
-        else:
-            row = _reliability_row(cid, prompt, text_a, text_b, current, stats, estimate)
-        if row is not None:
-            stats.rows += 1
-            yield row
+    if aggregation == "each":
+        rows: Iterable[dict | None] = _each_rows(cid, prompt, text_a, text_b, current, stats)
+    elif aggregation == "majority":
+        rows = [_majority_row(cid, prompt, text_a, text_b, current, stats)]
     else:
-        for row in _each_rows(cid, prompt, text_a, text_b, current, stats):
-            stats.rows += 1
-            yield row
+        rows = [_reliability_row(cid, prompt, text_a, text_b, current, stats, estimate)]
+    for row in rows:
+        if row is None:
+            continue
+        if preference_pair_problem(row["prompt"], row["chosen"], row["rejected"]) is not None:
+            # Stored before the import applied the shared rule (or written around it): training would refuse it.
+            stats.skipped_invalid += 1
+            continue
+        stats.rows += 1
+        yield row
 
 
 def _iso(moment) -> str:

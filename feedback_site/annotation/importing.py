@@ -8,8 +8,14 @@ Accepted, one JSON object per line (formats may be mixed in one file):
    preferred before) is kept as the reference answer, and an optional ``expected`` (0, 1 or "tie")
    marks the comparison as a gold item.
 2. TRL preference: ``{"prompt": "...", "chosen": "...", "rejected": "..."}``.
-3. HH-RLHF style: ``{"chosen": "...", "rejected": "..."}`` where both hold the whole dialogue and the
-   prompt is their common prefix up to the last ``\\n\\nAssistant:``. A final reply may be empty.
+3. HH-RLHF style (implicit prompt): ``{"chosen": "...", "rejected": "..."}`` where both hold the whole
+   dialogue. The prompt is their longest common prefix that ends at a turn boundary (the last
+   ``\\n\\nAssistant:`` they share), as training reads the same file: a reply may itself hold later
+   turns, and two dialogues may part before their last reply.
+
+Every pair, in every format, must pass the one rule of a valid pair
+(`rlhf.data.preference_pair_problem`) that export and training apply too: a prompt with text, replies
+that differ (either may be empty: in red-teaming data saying nothing is a real answer), no U+0000.
 
 In the preference formats the recorded preference becomes the comparison's reference answer,
 never a judgment. A prompt without an ``id`` gets one derived from its content, so importing the
@@ -23,7 +29,7 @@ import json
 from dataclasses import dataclass, field
 from itertools import combinations
 
-HH_ASSISTANT = "\n\nAssistant:"
+from rlhf.data import implicit_prompt_split, preference_pair_problem
 
 
 @dataclass(frozen=True)
@@ -68,18 +74,6 @@ class ParseResult:
         return sum(len(p.pairs) for p in self.prompts)
 
 
-def split_hh_dialogue(chosen: str, rejected: str) -> tuple[str, str, str] | None:
-    """Splits HH-RLHF style texts into (prompt, chosen reply, rejected reply); None if they share no prompt."""
-    cut = chosen.rfind(HH_ASSISTANT)
-    if cut < 0:
-        return None
-    prompt_end = cut + len(HH_ASSISTANT)
-    prompt = chosen[:prompt_end]
-    if not rejected.startswith(prompt):
-        return None
-    return prompt, chosen[prompt_end:].strip(), rejected[prompt_end:].strip()
-
-
 def _content_id(prompt: str, responses: list[ParsedResponse]) -> str:
     digest = hashlib.sha256(prompt.encode())
     for r in responses:
@@ -97,6 +91,14 @@ def _nonempty_string(obj: dict, key: str, line: int, problems: list[ImportProble
         return None
     if not value.strip():
         problems.append(ImportProblem(line, key, "is empty"))
+        return None
+    return value
+
+
+def _string(obj: dict, key: str, line: int, problems: list[ImportProblem]) -> str | None:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        problems.append(ImportProblem(line, key, "missing" if value is None else f"must be a string, got {type(value).__name__}"))
         return None
     return value
 
@@ -124,8 +126,8 @@ def _parse_own(obj: dict, line: int, problems: list[ImportProblem]) -> ParsedPro
             else:
                 problems.append(ImportProblem(line, where, "must be a string or an object with 'text'"))
                 continue
-            if not isinstance(text, str) or not text.strip():
-                problems.append(ImportProblem(line, where, "missing or empty response text"))
+            if not isinstance(text, str):
+                problems.append(ImportProblem(line, where, "missing, or not a string"))
                 continue
             responses.append(ParsedResponse(text, model))
         if len(raw) < 2:
@@ -152,36 +154,35 @@ def _parse_own(obj: dict, line: int, problems: list[ImportProblem]) -> ParsedPro
             problems.append(ImportProblem(line, "reference", "must be 0 or 1"))
     if len(problems) > before or prompt is None:
         return None
+    pairs = list(combinations(range(len(responses)), 2))
+    for i, j in pairs:
+        problem = preference_pair_problem(prompt, responses[i].text, responses[j].text)
+        if problem is not None:
+            where, message = problem
+            where = {"chosen": f"responses[{i}]", "rejected": f"responses[{j}]"}.get(where, where)
+            problems.append(ImportProblem(line, where, message.replace("chosen", f"responses[{i}]")))
+            return None
     parsed = ParsedPrompt(line, _external_id(obj, line, problems, prompt, responses), prompt, responses)
-    parsed.pairs = [(i, j, reference, gold) for i, j in combinations(range(len(responses)), 2)]
+    parsed.pairs = [(i, j, reference, gold) for i, j in pairs]
     return parsed
 
 
 def _parse_preference(obj: dict, line: int, problems: list[ImportProblem]) -> ParsedPrompt | None:
     before = len(problems)
-    chosen = _nonempty_string(obj, "chosen", line, problems)
-    rejected = _nonempty_string(obj, "rejected", line, problems)
+    chosen, rejected = (_string(obj, key, line, problems) for key in ("chosen", "rejected"))
     if "prompt" in obj:
         prompt = _nonempty_string(obj, "prompt", line, problems)
     elif chosen is not None and rejected is not None:
-        split = split_hh_dialogue(chosen, rejected)
-        if split is None:
-            problems.append(
-                ImportProblem(
-                    line,
-                    "chosen",
-                    "no 'prompt' field, and chosen/rejected do not share a dialogue ending in '\\n\\nAssistant:'",
-                )
-            )
-            return None
-        # An empty final reply is kept: in red-teaming data, saying nothing is a real (often preferred) answer.
-        prompt, chosen, rejected = split
+        prompt, chosen, rejected = implicit_prompt_split(chosen, rejected)
+        # Stored without the space that follows "Assistant:", as the page shows a reply.
+        chosen, rejected = chosen.strip(), rejected.strip()
     else:
         prompt = None
     if len(problems) > before or prompt is None:
         return None
-    if chosen == rejected:
-        problems.append(ImportProblem(line, "rejected", "is identical to chosen: nothing to compare"))
+    problem = preference_pair_problem(prompt, chosen, rejected)
+    if problem is not None:
+        problems.append(ImportProblem(line, *problem))
         return None
     # Which reply is stored as "a" is decided by the content, not the file, so the reference answer
     # is not always "a" (position is randomised again when shown).

@@ -112,7 +112,8 @@ def test_datasets_folder_is_read_like_jsonl(tmp_path):
 @pytest.mark.parametrize(("line", "field", "problem"), [
     ('{"prompt": "P", "chosen": " a", "rejected": ', None, "invalid JSON"),
     ('{"prompt": "P", "rejected": " b"}', "chosen", "missing"),
-    ('{"prompt": "P", "chosen": " a", "rejected": "  "}', "rejected", "empty"),
+    ('{"prompt": "P", "chosen": " a", "rejected": " a"}', "rejected", "identical"),
+    ('{"prompt": "P", "chosen": " a\\u0000", "rejected": " b"}', "chosen", "NUL"),
     ('{"prompt": "", "chosen": " a", "rejected": " b"}', "prompt", "empty"),
     ('{"prompt": "P", "chosen": 3, "rejected": " b"}', "chosen", "expected a string"),
     ('{"prompt": "P", "chosen": " a", "rejected": " b", "margin": "high"}', "margin", "finite number"),
