@@ -7,7 +7,7 @@ from feedback_site.annotation.models import Comparison, Datanet, Judgment, Snaps
 def test_import_datanet_creates_the_datanet_and_says_so(db, hh_sample_path, capsys):
     call_command("import_datanet", str(hh_sample_path), "--datanet", "harmless")
     out = capsys.readouterr().out
-    assert "Created Datanet 'harmless' with default settings" in out
+    assert "Created Datanet 'harmless' (domain='', overlap=3, gold_rate=0.0, max_pending=5, lock_minutes=10)" in out
     assert f"{Comparison.objects.count()} comparisons" in out and Comparison.objects.count() > 100
 
 
@@ -17,6 +17,58 @@ def test_import_datanet_failure_leaves_nothing(db, tmp_path):
     with pytest.raises(CommandError, match=r"bad.jsonl:line 1: responses"):
         call_command("import_datanet", str(bad), "--datanet", "new-one")
     assert not Datanet.objects.filter(name="new-one").exists()
+
+
+def test_import_datanet_offers_every_setting_of_the_datanet_form(capsys):
+    from feedback_site.annotation.forms import DatanetForm
+
+    with pytest.raises(SystemExit):
+        call_command("import_datanet", "--help")
+    shown = capsys.readouterr().out
+    for name in DatanetForm._meta.fields:
+        assert ("--datanet" if name == "name" else "--" + name.replace("_", "-")) in shown
+    assert "--skip-invalid" in shown
+
+
+def test_import_datanet_creates_the_datanet_with_the_settings_given(db, hh_sample_path):
+    call_command("import_datanet", str(hh_sample_path), "--datanet", "solo", "--overlap", "1", "--gold-rate", "0.1",
+                 "--max-pending", "2", "--lock-minutes", "30", "--domain", "safety", "--guidelines", "Be kind.")
+    created = Datanet.objects.get(name="solo")
+    assert (created.overlap, created.gold_rate, created.max_pending, created.lock_minutes) == (1, 0.1, 2, 30)
+    assert (created.domain, created.guidelines) == ("safety", "Be kind.")
+    call_command("simulate_annotators", "solo", "--annotators", "2", "--overlap", "1", "--per-annotator", "5")
+    assert Judgment.objects.filter(comparison__datanet=created).count() == 10
+
+
+@pytest.mark.parametrize(("option", "value"), [("--overlap", "0"), ("--gold-rate", "1.5"), ("--lock-minutes", "0")])
+def test_import_datanet_refuses_a_bad_setting_naming_it_and_creates_nothing(db, hh_sample_path, option, value):
+    with pytest.raises(CommandError, match=f"{option}: "):
+        call_command("import_datanet", str(hh_sample_path), "--datanet", "bad-settings", option, value)
+    assert not Datanet.objects.exists() and not Comparison.objects.exists()
+
+
+def test_import_datanet_refuses_settings_for_a_datanet_that_exists(db, hh_sample_path, tmp_path):
+    call_command("import_datanet", str(hh_sample_path), "--datanet", "kept")
+    before = Comparison.objects.count()
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"prompt": "p", "responses": ["a", "b"]}\n')
+    with pytest.raises(CommandError, match="--overlap only apply when it is created"):
+        call_command("import_datanet", str(more), "--datanet", "kept", "--overlap", "1")
+    assert Datanet.objects.get(name="kept").overlap == 3 and Comparison.objects.count() == before
+
+
+def test_import_datanet_skip_invalid_imports_the_rest_and_lists_each_line_left_out(db, tmp_path, capsys):
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"prompt": "p", "responses": ["a", "b"]}\nnot json\n{"prompt": "q", "responses": ["only"]}\n'
+                     '{"prompt": "r", "responses": ["c", "d"]}\n')
+    with pytest.raises(CommandError, match="2 problem"):
+        call_command("import_datanet", str(mixed), "--datanet", "mixed")
+    call_command("import_datanet", str(mixed), "--datanet", "mixed", "--skip-invalid")
+    captured = capsys.readouterr()
+    assert "2 prompts, 2 comparisons" in captured.out
+    assert "Skipped 2 invalid line(s) of mixed.jsonl" in captured.err
+    assert "line 2: invalid JSON" in captured.err and "line 3: responses: a prompt needs two or more" in captured.err
+    assert Datanet.objects.get(name="mixed").imports.get().skipped[0]["line"] == 2
 
 
 @pytest.mark.slow
