@@ -72,6 +72,20 @@ class SnapshotSerializer(serializers.ModelSerializer):
         fields = ["id", "datanet", "content_hash", "cutoff_judgment_id", "counts", "metadata", "created_at"]
 
 
+FLAG_VALUES = {"": False, "0": False, "false": False, "no": False, "off": False,
+               "1": True, "true": True, "yes": True, "on": True}
+
+
+def _flag(value, name: str) -> bool:
+    """A yes/no request parameter; anything but the usual spellings is refused, naming the parameter."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    try:
+        return FLAG_VALUES[str(value).strip().lower()]
+    except KeyError:
+        raise errors.InvalidInput(f"{name}: must be true or false, got {value!r}") from None
+
+
 def _datanet(slug) -> Datanet:
     # Raw: every judging request looks its Datanet up, and the ORM's query building cost more than the lookup.
     datanet = next(iter(Datanet.objects.raw(f"SELECT * FROM {Datanet._meta.db_table} WHERE slug = %s", [slug])), None)
@@ -106,7 +120,11 @@ class DatanetImportApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-        responses={201: inline_serializer("ImportResult", {"prompts_created": serializers.IntegerField(), "comparisons_created": serializers.IntegerField()})},
+        parameters=[OpenApiParameter("skip_invalid", bool, description="Import the valid lines and list each line left out, instead of refusing the file.")],
+        responses={201: inline_serializer("ImportResult", {
+            "prompts_created": serializers.IntegerField(), "comparisons_created": serializers.IntegerField(),
+            "skipped": serializers.ListField(child=serializers.DictField(), help_text="each line left out: line, field, message"),
+        })},
     )
     def post(self, request, slug):
         datanet = _datanet(slug)
@@ -115,11 +133,14 @@ class DatanetImportApi(APIView):
             raise errors.InvalidInput("file: send the JSONL as a multipart field 'file' or as the request body")
         if upload.size > settings.IMPORT_MAX_UPLOAD_BYTES:
             raise errors.InvalidInput(f"file: {upload.size} bytes is over the upload limit of {settings.IMPORT_MAX_UPLOAD_BYTES} bytes")
+        skip_invalid = _flag(request.query_params.get("skip_invalid", request.data.get("skip_invalid")), "skip_invalid")
         batch = services.datanet_import(
-            datanet=datanet, stream=upload, filename=getattr(upload, "name", ""), origin="api", created_by=request.user
+            datanet=datanet, stream=upload, filename=getattr(upload, "name", ""), origin="api", created_by=request.user,
+            skip_invalid=skip_invalid,
         )
         return Response(
-            {"prompts_created": batch.prompts_created, "comparisons_created": batch.comparisons_created},
+            {"prompts_created": batch.prompts_created, "comparisons_created": batch.comparisons_created,
+             "skipped": batch.skipped},
             status=status.HTTP_201_CREATED,
         )
 

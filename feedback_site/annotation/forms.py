@@ -12,6 +12,10 @@ class DatanetForm(forms.ModelForm):
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="JSONL: our format, TRL prompt/chosen/rejected, or HH-RLHF chosen/rejected.")
+    skip_invalid = forms.BooleanField(
+        required=False, label="Skip invalid lines",
+        help_text="Import the valid lines and list each line left out, instead of refusing the whole file.",
+    )
 
 
 class MemberForm(forms.Form):

@@ -103,7 +103,8 @@ def datanet_import(request, slug):
         return redirect("datanet_detail", slug=slug)
     try:
         batch = services.datanet_import(
-            datanet=datanet, stream=upload, filename=upload.name, origin="upload", created_by=request.user
+            datanet=datanet, stream=upload, filename=upload.name, origin="upload", created_by=request.user,
+            skip_invalid=form.cleaned_data["skip_invalid"],
         )
     except errors.ImportRejected as exc:
         return render(
@@ -115,6 +116,9 @@ def datanet_import(request, slug):
     messages.success(
         request, f"Imported {upload.name}: {batch.prompts_created} prompts, {batch.comparisons_created} comparisons."
     )
+    if batch.skipped:
+        lines = len({problem["line"] for problem in batch.skipped})
+        messages.warning(request, f"{lines} invalid line(s) were left out; the imports table lists each one.")
     return redirect("datanet_detail", slug=slug)
 
 

@@ -83,6 +83,31 @@ def test_upload_in_the_browser_reports_every_problem(client, datanet_with, engin
     assert b"3 prompts, 3 comparisons" in response.content
 
 
+def test_upload_in_the_browser_can_skip_invalid_lines_and_lists_them(client, datanet_with, engineer):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    datanet = datanet_with(n=0)
+    client.force_login(engineer)
+    mixed = jsonl(own_rows(2)).getvalue() + b'{"prompt": "x", "responses": ["a"]}\n'
+    response = client.post(reverse("datanet_import", args=[datanet.slug]),
+                           {"file": SimpleUploadedFile("mixed.jsonl", mixed), "skip_invalid": "on"}, follow=True)
+    assert b"2 prompts, 2 comparisons" in response.content and b"1 invalid line(s) were left out" in response.content
+    assert b"line 3, responses: a prompt needs two or more responses" in response.content
+    assert Prompt.objects.count() == 2
+
+
+def test_api_import_can_skip_invalid_lines(engineer, datanet_with):
+    datanet = datanet_with(n=0)
+    mixed = jsonl([*own_rows(2), {"prompt": "x", "responses": ["a"]}])
+    url = f"/api/datanets/{datanet.slug}/import/"
+    assert api_for(engineer).post(url + "?skip_invalid=maybe", {"file": mixed}, format="multipart").data == {
+        "error": "invalid", "detail": "skip_invalid: must be true or false, got 'maybe'"}
+    mixed.seek(0)
+    done = api_for(engineer).post(url + "?skip_invalid=true", {"file": mixed}, format="multipart")
+    assert done.status_code == 201 and done.data["prompts_created"] == 2
+    assert [(p["line"], p["field"]) for p in done.data["skipped"]] == [(3, "responses")]
+
+
 def test_download_exports_from_the_site(client, datanet_with, make_annotator, engineer):
     annotator = make_annotator("a")
     datanet = datanet_with(n=2, annotators=[annotator], overlap=1)
@@ -105,7 +130,7 @@ def test_rest_api_end_to_end_with_token_auth(make_annotator, engineer):
     upload = eng.post(
         "/api/datanets/legal-qa/import/", {"file": jsonl(own_rows(2))}, format="multipart"
     )
-    assert upload.status_code == 201 and upload.data == {"prompts_created": 2, "comparisons_created": 2}
+    assert upload.status_code == 201 and upload.data == {"prompts_created": 2, "comparisons_created": 2, "skipped": []}
     assert eng.post("/api/datanets/legal-qa/members/", {"username": "a"}, format="json").status_code == 204
 
     ann = api_for(annotator)
