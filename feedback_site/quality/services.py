@@ -147,6 +147,20 @@ def _queue_recompute(*, datanet_id: int, delay: int, flagged_at) -> None:
         QualityState.objects.filter(datanet_id=datanet_id, scheduled_at=flagged_at).update(scheduled_at=None)
 
 
+def quality_recompute_now(*, datanet_id: int) -> None:
+    """Queues a recomputation to start at once (the engineer asked for it): the request only queues it,
+    a worker computes it. Refused with a clear error when the broker cannot be reached."""
+    from kombu.exceptions import OperationalError
+
+    from .tasks import quality_recompute
+
+    # The debounce flag is left alone: judgments keep queueing their own run after this one.
+    try:
+        quality_recompute.apply_async(args=[datanet_id], countdown=0)
+    except OperationalError:
+        raise errors.Conflict("The task queue cannot be reached: the recomputation was not queued. Try again later.") from None
+
+
 def quality_recompute_run(*, datanet_id: int) -> QualityReport | None:
     """What the task does: clear the debounce flag first (judgments arriving now queue the next run), then compute."""
     datanet = Datanet.objects.filter(pk=datanet_id).first()

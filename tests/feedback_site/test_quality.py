@@ -125,6 +125,34 @@ def test_a_broker_outage_does_not_fail_the_judgment_and_the_next_one_queues_agai
     assert queued == [[datanet.id]]
 
 
+def test_the_recompute_button_queues_the_work_and_computes_nothing_in_the_request(
+    client, engineer, datanet_with, make_annotator, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from feedback_site.quality import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.quality_recompute, "apply_async", lambda args, countdown: queued.append((args, countdown)))
+    people = [make_annotator(f"a{i}") for i in range(2)]
+    datanet = datanet_with(n=2, annotators=people, overlap=2)
+    for person in people:
+        judge(person, datanet)
+    client.force_login(engineer)
+    page = client.post(reverse("quality_recompute", args=[datanet.slug]), follow=True)
+    assert b"Recomputation queued" in page.content
+    assert queued == [([datanet.id], 0)] and QualityReport.objects.count() == 0
+    tasks.quality_recompute(*queued[0][0])  # what the worker runs
+    assert QualityReport.objects.get().judgments == 2
+
+    def broker_down(args, countdown):
+        raise OperationalError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(tasks.quality_recompute, "apply_async", broker_down)
+    page = client.post(reverse("quality_recompute", args=[datanet.slug]), follow=True)
+    assert b"cannot be reached" in page.content and QualityReport.objects.count() == 1
+
+
 def test_edge_cases_get_reasons_not_numbers(datanet_with, make_annotator, capsys):
     one = make_annotator("solo")
     datanet = datanet_with(n=3, annotators=[one], overlap=1)
