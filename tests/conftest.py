@@ -1,8 +1,10 @@
 """Shared fixtures. Tests that need a server (PostgreSQL, Redis, Chromium) skip without one and
 say why, except under CI=true, where a missing server is a failure: CI must test for real."""
 
+import functools
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -40,11 +42,45 @@ def _needs_redis():
 
 
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def chromium_problem(path: str = CHROMIUM) -> str | None:
+    """Why the browser tests cannot run here, or None: Chromium missing, Playwright missing, or a Chromium
+    that is there but does not start (a half-installed package, missing libraries)."""
+    if shutil.which(path) is None:
+        return f"this test needs Debian's Chromium at {path} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        return f"this test needs Playwright's Python package ({error}); pip install -e '.[dev]'"
+    try:
+        started = subprocess.run([path, "--headless", *CHROMIUM_ARGS, "--dump-dom", "about:blank"],
+                                 capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"Chromium at {path} does not start: {error}"
+    if started.returncode != 0:
+        last = (started.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"Chromium at {path} does not start (exit {started.returncode}): {last}"
+    return None
+
+
+@functools.cache
+def _chromium_problem_here() -> str | None:
+    return chromium_problem()
 
 
 @pytest.fixture
 def _needs_browser():
-    require(shutil.which(CHROMIUM) is not None, f"this test needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+    problem = _chromium_problem_here()
+    require(problem is None, problem or "")
 
 
 @pytest.fixture(scope="session")
