@@ -1,4 +1,4 @@
-"""Reads: voting power at a proposal's snapshot, the current votes, the tally."""
+"""Reads: the reports and proposals listed, voting power at a proposal's snapshot, the current votes, the tally."""
 
 from __future__ import annotations
 
@@ -7,9 +7,21 @@ from dataclasses import dataclass
 from feedback_site.accounts.services import contributor_for
 from feedback_site.ledger import selectors as ledger_selectors
 
-from .models import Proposal, VoteCast, VoteChoice
+from .models import Proposal, ReportState, SimulationReport, VoteCast, VoteChoice
 
 BPS = 10_000
+LISTED = 100
+
+
+def reports_recent(*, done_only: bool = False, limit: int = LISTED) -> list[SimulationReport]:
+    reports = SimulationReport.objects.all()
+    if done_only:
+        reports = reports.filter(state=ReportState.DONE)
+    return list(reports[:limit])
+
+
+def proposals_recent(*, limit: int = LISTED) -> list[Proposal]:
+    return list(Proposal.objects.select_related("report")[:limit])
 
 
 def voting_power(*, proposal: Proposal, user) -> tuple[str, int]:

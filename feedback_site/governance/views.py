@@ -23,7 +23,7 @@ def report_list(request):
         request,
         "governance/report_list.html",
         {
-            "reports": SimulationReport.objects.all()[:100],
+            "reports": selectors.reports_recent(),
             "can_create": user_has_role(request.user, Role.GOVERNANCE),
         },
     )
@@ -88,8 +88,8 @@ def proposal_list(request):
         request,
         "governance/proposal_list.html",
         {
-            "proposals": Proposal.objects.select_related("report")[:100],
-            "reports": SimulationReport.objects.filter(state=ReportState.DONE)[:50],
+            "proposals": selectors.proposals_recent(),
+            "reports": selectors.reports_recent(done_only=True, limit=50),
             "can_create": user_has_role(request.user, Role.GOVERNANCE),
         },
     )

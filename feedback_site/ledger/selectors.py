@@ -327,3 +327,12 @@ def entries_of(*, account: LedgerAccount, limit: int = 50) -> list[LedgerEntry]:
 
 def total_staked() -> int:
     return sum(amount for amount in balances_of_kind(kind=AccountKind.STAKER).values() if amount > 0)
+
+
+def settlements_newest_first():
+    """Every settled epoch, newest first (the epochs page pages through it)."""
+    return EpochSettlement.objects.order_by("-epoch")
+
+
+def treasury_account() -> LedgerAccount | None:
+    return LedgerAccount.objects.filter(key=TREASURY).first()

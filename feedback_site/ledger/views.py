@@ -15,7 +15,6 @@ from simulator.economy.units import base_units_to_open
 
 from . import conf, errors, selectors, services
 from .amounts import parse_open
-from .models import EpochSettlement, LedgerAccount
 
 
 @login_required
@@ -90,7 +89,7 @@ def proof_download(request, epoch):
 
 @login_required
 def epoch_list(request):
-    page = Paginator(EpochSettlement.objects.order_by("-epoch"), 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.settlements_newest_first(), 50).get_page(request.GET.get("page"))
     return render(request, "ledger/epoch_list.html", {"page": page, "next_epoch": selectors.epoch_next()})
 
 
@@ -115,7 +114,7 @@ def epoch_detail(request, epoch):
 
 @login_required
 def treasury(request):
-    treasury_account = LedgerAccount.objects.filter(key=selectors.TREASURY).first()
+    treasury_account = selectors.treasury_account()
     return render(
         request,
         "ledger/treasury.html",

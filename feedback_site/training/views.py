@@ -1,17 +1,17 @@
 """Training pages: launch a job, watch it live (htmx polling), cancel or retry it, compare model versions."""
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role
 from feedback_site.core import errors
 
-from . import services
+from . import selectors, services
 from .charts import loss_chart_svg
 from .forms import JobForm
-from .models import ModelVersion, TrainingJob
 
 
 @role_required(Role.ML_ENGINEER)
@@ -27,8 +27,14 @@ def jobs(request):
         else:
             messages.success(request, f"Job {job.id} queued on the {job.queue} queue.")
             return redirect("training_job", job_id=job.id)
-    recent = TrainingJob.objects.select_related("snapshot__datanet", "base_model")[:50]
-    return render(request, "training/jobs.html", {"form": form, "jobs": recent})
+    return render(request, "training/jobs.html", {"form": form, "jobs": selectors.jobs_recent()})
+
+
+def _job(job_id: int):
+    job = selectors.job_get(job_id=job_id)
+    if job is None:
+        raise Http404("No such training job.")
+    return job
 
 
 def _job_context(job):
@@ -37,20 +43,20 @@ def _job_context(job):
 
 @role_required(Role.ML_ENGINEER)
 def job_detail(request, job_id):
-    job = get_object_or_404(TrainingJob.objects.select_related("snapshot__datanet", "base_model"), pk=job_id)
+    job = _job(job_id)
     return render(request, "training/job.html", _job_context(job))
 
 
 @role_required(Role.ML_ENGINEER)
 def job_progress(request, job_id):
-    job = get_object_or_404(TrainingJob, pk=job_id)
+    job = _job(job_id)
     return render(request, "training/_progress.html", _job_context(job))
 
 
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def job_cancel(request, job_id):
-    job = get_object_or_404(TrainingJob, pk=job_id)
+    job = _job(job_id)
     try:
         services.training_job_cancel(job=job)
     except errors.ServiceError as exc:
@@ -61,7 +67,7 @@ def job_cancel(request, job_id):
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def job_retry(request, job_id):
-    job = get_object_or_404(TrainingJob, pk=job_id)
+    job = _job(job_id)
     try:
         services.training_job_retry(job=job)
     except errors.ServiceError as exc:
@@ -73,14 +79,10 @@ def job_retry(request, job_id):
 
 @role_required(Role.ML_ENGINEER)
 def registry(request):
-    versions = ModelVersion.objects.select_related("job__snapshot__datanet", "job__base_model")
-    return render(request, "training/registry.html", {"versions": versions})
+    return render(request, "training/registry.html", {"versions": selectors.versions_registered()})
 
 
 @role_required(Role.ML_ENGINEER)
 def compare(request):
     ids = [int(i) for i in request.GET.getlist("v") if i.isdigit()]
-    versions = list(ModelVersion.objects.filter(pk__in=ids).select_related("job__snapshot__datanet", "job__base_model"))
-    keys = sorted({k for v in versions for k in (v.metrics.get("heldout") or {})})
-    rows = [(k, [(v.metrics.get("heldout") or {}).get(k) for v in versions]) for k in keys]
-    return render(request, "training/compare.html", {"versions": versions, "rows": rows})
+    return render(request, "training/compare.html", selectors.versions_compared(version_ids=ids))
