@@ -3,7 +3,6 @@
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -87,8 +86,7 @@ def _flag(value, name: str) -> bool:
 
 
 def _datanet(slug) -> Datanet:
-    # Raw: every judging request looks its Datanet up, and the ORM's query building cost more than the lookup.
-    datanet = next(iter(Datanet.objects.raw(f"SELECT * FROM {Datanet._meta.db_table} WHERE slug = %s", [slug])), None)
+    datanet = selectors.datanet_by_slug(slug=slug)
     if datanet is None:
         raise Http404("No Datanet matches the given query.")
     return datanet
@@ -152,7 +150,7 @@ class DatanetMemberApi(APIView):
     @extend_schema(request=inline_serializer("MemberIn", {"username": serializers.CharField()}), responses={204: None})
     def post(self, request, slug):
         datanet = _datanet(slug)
-        user = get_user_model().objects.filter(username=request.data.get("username", "")).first()
+        user = selectors.user_by_username(username=request.data.get("username", ""))
         if user is None:
             raise errors.NotFound("username: no such user")
         services.datanet_member_add(datanet=datanet, user=user)
@@ -241,7 +239,7 @@ class SnapshotListApi(APIView):
 
     @extend_schema(responses=SnapshotSerializer(many=True))
     def get(self, request, slug):
-        return Response(SnapshotSerializer(_datanet(slug).snapshots.all(), many=True).data)
+        return Response(SnapshotSerializer(selectors.snapshots_of(datanet=_datanet(slug)), many=True).data)
 
     @extend_schema(
         request=inline_serializer("SnapshotIn", {"aggregation": serializers.ChoiceField(choices=["majority", "reliability", "each"], required=False)}),

@@ -22,6 +22,41 @@ def datanet_can_view(*, user, datanet: Datanet) -> bool:
     return datanets_visible_to(user=user).filter(pk=datanet.pk).exists()
 
 
+def datanet_by_slug(*, slug: str) -> Datanet | None:
+    # Raw: every judging request looks its Datanet up, and the ORM's query building cost more than the lookup.
+    return next(iter(Datanet.objects.raw(f"SELECT * FROM {Datanet._meta.db_table} WHERE slug = %s", [slug])), None)
+
+
+def datanet_is_member(*, user, datanet: Datanet) -> bool:
+    return datanet.members.filter(pk=user.pk).exists()
+
+
+def datanet_engineer_view(*, datanet: Datanet) -> dict:
+    """What an ML engineer sees of a Datanet besides the annotators' view: its progress, snapshots,
+    latest imports (with the lines each left out) and members."""
+    return {
+        "progress": datanet_progress(datanet=datanet),
+        "snapshots": list(datanet.snapshots.all()[:20]),
+        "imports": list(datanet.imports.order_by("-id")[:10]),
+        "members": list(datanet.members.order_by("username")),
+    }
+
+
+def snapshots_of(*, datanet: Datanet):
+    return datanet.snapshots.all()
+
+
+def user_by_username(*, username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).first()
+
+
+def judgments_of(*, annotator, limit: int = 100) -> list[Judgment]:
+    """An annotator's own latest judgments, newest first."""
+    return list(Judgment.objects.filter(annotator=annotator).select_related("datanet").order_by("-id")[:limit])
+
+
 def datanet_progress(*, datanet: Datanet) -> dict:
     totals = Comparison.objects.filter(datanet=datanet).aggregate(
         comparisons=Count("id"),

@@ -11,7 +11,6 @@ import markdown
 import nh3
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponse
@@ -25,7 +24,7 @@ from feedback_site.accounts.roles import Role, user_has_role
 from . import errors, selectors, services
 from .exports import EXPORT_FORMATS, snapshot_export
 from .forms import DatanetForm, ImportForm, JudgmentForm, MemberForm
-from .models import Datanet, Judgment, Snapshot
+from .models import Datanet, Snapshot
 
 
 def render_guidelines(text: str) -> str:
@@ -71,17 +70,14 @@ def datanet_detail(request, slug):
     context = {
         "datanet": datanet,
         "guidelines_html": render_guidelines(datanet.guidelines),
-        "is_member": datanet.members.filter(pk=request.user.pk).exists(),
+        "is_member": selectors.datanet_is_member(user=request.user, datanet=datanet),
         "my_progress": selectors.annotator_progress(annotator=request.user, datanet=datanet),
     }
     if engineer:
         context.update(
-            progress=selectors.datanet_progress(datanet=datanet),
-            snapshots=datanet.snapshots.all()[:20],
-            imports=datanet.imports.order_by("-id")[:10],
+            selectors.datanet_engineer_view(datanet=datanet),
             import_form=ImportForm(),
             member_form=MemberForm(),
-            members=datanet.members.order_by("username"),
             export_formats=EXPORT_FORMATS,
         )
     return render(request, "annotation/datanet_detail.html", context)
@@ -129,7 +125,7 @@ def datanet_member_add(request, slug):
     form = MemberForm(request.POST)
     user = None
     if form.is_valid():
-        user = get_user_model().objects.filter(username=form.cleaned_data["username"]).first()
+        user = selectors.user_by_username(username=form.cleaned_data["username"])
     if user is None:
         messages.error(request, "No user with that username.")
     else:
@@ -188,7 +184,7 @@ def jsonl_export_response(*, snapshot, export_format: str, filename: str) -> Fil
 
 def _member_datanet(request, slug) -> Datanet:
     datanet = get_object_or_404(Datanet, slug=slug)
-    if not datanet.members.filter(pk=request.user.pk).exists():
+    if not selectors.datanet_is_member(user=request.user, datanet=datanet):
         raise PermissionDenied(f"You are not a member of Datanet {datanet.name!r}.")
     return datanet
 
@@ -288,7 +284,5 @@ def judge_revise(request, slug):
 
 @login_required
 def my_judgments(request):
-    judgments = (
-        Judgment.objects.filter(annotator=request.user).select_related("datanet").order_by("-id")[:100]
-    )
+    judgments = selectors.judgments_of(annotator=request.user)
     return render(request, "annotation/my_judgments.html", {"judgments": judgments, "now": timezone.now()})
