@@ -14,12 +14,8 @@ import sys
 import warnings
 from typing import Any
 
-from rlhf.config import (
-    DPOTrainingConfig,
-    RewardTrainingConfig,
-    config_add_arguments,
-    config_from_namespace,
-)
+from rlhf.config import DPOTrainingConfig, RewardTrainingConfig
+from rlhf.fields import fields_add_arguments, fields_from_namespace
 
 EXAMPLES = {
     "tiny-model": """examples:
@@ -93,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--config", help="YAML file of settings; flags below override it.")
         train.add_argument("--resume", action="store_true",
                            help="Continue from the newest checkpoint-N in --out (starts afresh if none).")
-        config_add_arguments(train, config_class)
+        fields_add_arguments(train, config_class)
 
     evaluate = command("evaluate", "Score a run folder on preference data; prints metrics as JSON.")
     evaluate.add_argument("--model", required=True, help="A run folder written by train-reward or train-dpo.")
@@ -171,7 +167,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                              batch_size=args.batch_size)
 
     config_class = RewardTrainingConfig if args.command == "train-reward" else DPOTrainingConfig
-    config = config_from_namespace(config_class, args, yaml_path=args.config)
+    config = fields_from_namespace(config_class, args, yaml_path=args.config)
     if args.command == "train-reward":
         from rlhf.reward import reward_train as train
     else:

@@ -39,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from rlhf.config import FEATURE_CHOICES, L2_FOLDS, ConfigError, RewardTrainingConfig
+from rlhf.config import FEATURE_CHOICES, L2_FOLDS, RewardTrainingConfig
 from rlhf.data import PreferenceRow
+from rlhf.fields import ConfigError
 from rlhf.runs import (
     ProgressFn,
     RunResult,

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rlhf.config import ConfigError, TrainingConfig
+from rlhf.config import TrainingConfig
 from rlhf.data import (
     PreferenceRow,
     data_sha256,
@@ -33,6 +33,7 @@ from rlhf.data import (
     rows_have_margin,
     rows_sha256,
 )
+from rlhf.fields import ConfigError
 
 RUN_JSON = "run.json"
 RUN_KINDS = ("reward_model", "linear_head", "dpo_policy")

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.economy._validation import BASIS_POINTS
+from simulator.economy.fields import BASIS_POINTS
 from simulator.economy.policies import PolicyParams
 from simulator.feedback_log import read_feedback_log
 from simulator.params import Dist, Scenario

@@ -13,24 +13,35 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from simulator.attribution_model import ATTACKER_KINDS, AttributionModelParams, Kind
+from simulator.economy.fields import (
+    BASIS_POINTS,
+    int_in,
+    non_negative_int,
+    one_of,
+    optional,
+    param,
+    positive_int,
+    probability,
+    real_in,
+    require_finite_real,
+    require_int,
+    require_known_fields,
+    require_text,
+    validate_fields,
+)
 from simulator.economy.schedule import ScheduleParams
 
 
 class ScenarioError(ValueError):
     """A scenario file or mapping is wrong; the message names where."""
-
-
-def _help(text: str, default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-    if isinstance(default, list | dict | tuple) and not kwargs:
-        return field(default_factory=lambda: default, metadata={"help": text})
-    return field(default=default, metadata={"help": text}, **kwargs)
 
 
 # --- distributions ---------------------------------------------------------------------------
@@ -138,49 +149,57 @@ class Dist:
 
 
 # --- the parts of a scenario ------------------------------------------------------------------
+# Each field declares its check (simulator.economy.fields); validate() runs them and then the rules
+# across fields.
 
 
 @dataclass(frozen=True)
 class ContributorParams:
     """The organic contributor population (honest people and a few low-effort or hostile ones)."""
 
-    initial: int = _help("Contributors present at genesis.", 1000)
-    arrivals_per_epoch: float = _help("Mean new contributors per epoch (Poisson).", 10.0)
-    mix: dict[str, float] = _help(
-        "Kinds of organic contributors, as shares adding up to 1 (honest, lazy, flipper).",
+    initial: int = param(1000, "Contributors present at genesis.", non_negative_int)
+    arrivals_per_epoch: float = param(10.0, "Mean new contributors per epoch (Poisson).", real_in(0))
+    mix: dict[str, float] = param(
         {"honest": 0.95, "lazy": 0.04, "flipper": 0.01},
+        "Kinds of organic contributors, as shares adding up to 1 (honest, lazy, flipper).",
     )
-    participation: Dist = _help("Per-contributor probability of judging on a given day.", Dist.beta(2.0, 3.0))
-    judgments_per_active_day: Dist = _help(
-        "Per-contributor mean judgments on a day they judge (heavy-tailed); at least 1.",
+    participation: Dist = param(Dist.beta(2.0, 3.0), "Per-contributor probability of judging on a given day.")
+    judgments_per_active_day: Dist = param(
         Dist.lognormal(1.8, 0.8),
+        "Per-contributor mean judgments on a day they judge (heavy-tailed); at least 1.",
     )
-    seconds_per_judgment: Dist = _help("Per-contributor time one judgment takes.", Dist.lognormal(3.4, 0.5))
-    quality: Dist = _help("Per-contributor probability that a judgment is correct.", Dist.beta(8.0, 2.0))
-    majority_accuracy: float = _help(
-        "Probability that a comparison's majority is correct; agreement with it is what quality control sees.",
+    seconds_per_judgment: Dist = param(Dist.lognormal(3.4, 0.5), "Per-contributor time one judgment takes.")
+    quality: Dist = param(Dist.beta(8.0, 2.0), "Per-contributor probability that a judgment is correct.")
+    majority_accuracy: float = param(
         0.9,
+        "Probability that a comparison's majority is correct; agreement with it is what quality control sees.",
+        real_in(0, 1, above=0.5),
     )
-    flag_probability: float = _help("Probability that quality control flags a contributor in an epoch.", 0.02)
-    lazy_flag_probability: float = _help(
-        "The same for a lazy random clicker (too fast, straight-lining).", 0.3
+    flag_probability: float = param(
+        0.02, "Probability that quality control flags a contributor in an epoch.", probability
     )
-    lazy_speedup: float = _help("A lazy clicker spends this many times less time per judgment.", 5.0)
-    reservation_wage_usd_per_hour: Dist = _help(
-        "Per-contributor hourly earnings below which they leave.", Dist.lognormal(2.0, 0.6)
+    lazy_flag_probability: float = param(
+        0.3, "The same for a lazy random clicker (too fast, straight-lining).", probability
     )
-    sell_fraction: float = _help("Share of each epoch's earnings an honest contributor sells at once.", 0.5)
-    min_tenure_epochs: int = _help("Epochs a newcomer stays before weighing whether to leave.", 14)
-    earnings_memory_epochs: float = _help(
-        "Span of the moving average of earnings and hours they weigh.", 14.0
+    lazy_speedup: float = param(5.0, "A lazy clicker spends this many times less time per judgment.", real_in(1))
+    reservation_wage_usd_per_hour: Dist = param(
+        Dist.lognormal(2.0, 0.6), "Per-contributor hourly earnings below which they leave."
     )
-    bond_open: float = _help(
-        "OPEN a contributor buys and bonds on arrival when the policy reads bonds.", 50.0
+    sell_fraction: float = param(
+        0.5, "Share of each epoch's earnings an honest contributor sells at once.", probability
+    )
+    min_tenure_epochs: int = param(
+        14, "Epochs a newcomer stays before weighing whether to leave.", non_negative_int
+    )
+    earnings_memory_epochs: float = param(
+        14.0, "Span of the moving average of earnings and hours they weigh.", real_in(1)
+    )
+    bond_open: float = param(
+        50.0, "OPEN a contributor buys and bonds on arrival when the policy reads bonds.", real_in(0)
     )
 
     def validate(self, where: str) -> None:
-        _require(self.initial >= 0, where, "initial", "must be >= 0")
-        _require(self.arrivals_per_epoch >= 0, where, "arrivals_per_epoch", "must be >= 0")
+        _check_fields(self, where)
         if not self.mix:
             raise ScenarioError(f"{where}.mix: give at least one kind")
         for name, share in self.mix.items():
@@ -198,13 +217,6 @@ class ContributorParams:
             "mix",
             f"shares must add up to 1, got {sum(self.mix.values())}",
         )
-        for name in ("majority_accuracy", "flag_probability", "lazy_flag_probability", "sell_fraction"):
-            _require(0 <= getattr(self, name) <= 1, where, name, "must be between 0 and 1")
-        _require(self.majority_accuracy > 0.5, where, "majority_accuracy", "must be above 0.5")
-        _require(self.lazy_speedup >= 1, where, "lazy_speedup", "must be >= 1")
-        _require(self.min_tenure_epochs >= 0, where, "min_tenure_epochs", "must be >= 0")
-        _require(self.earnings_memory_epochs >= 1, where, "earnings_memory_epochs", "must be >= 1")
-        _require(self.bond_open >= 0, where, "bond_open", "must be >= 0")
 
     def mix_shares(self) -> np.ndarray:
         shares = np.zeros(len(Kind))
@@ -217,47 +229,51 @@ class ContributorParams:
 class AttackParams:
     """An attack: accounts of one hostile kind that arrive at ``start_epoch``."""
 
-    kind: str = _help(
-        "lazy (spam), flipper (poisoning), sybil (one operator, many accounts) or colluder (a ring)."
+    kind: str = param(
+        help="lazy (spam), flipper (poisoning), sybil (one operator, many accounts) or colluder (a ring).",
+        check=require_text,
     )
-    start_epoch: int = _help("Epoch the attackers arrive.", 30)
-    end_epoch: int | None = _help("Epoch they all leave (null: they stay until unprofitable).", None)
-    actors: int = _help(
-        "Independent attackers: accounts (lazy, flipper), operators (sybil) or rings (colluder).", 1
+    start_epoch: int = param(30, "Epoch the attackers arrive.", non_negative_int)
+    end_epoch: int | None = param(
+        None, "Epoch they all leave (null: they stay until unprofitable).", optional(require_int)
     )
-    accounts_per_actor: int = _help("Sybil: accounts per operator; colluder: members per ring; else 1.", 1)
-    ramp_epochs: int = _help("Arrivals are spread evenly over this many epochs.", 1)
-    quality: float = _help(
-        "Probability a judgment is correct (the operator's or ring's; a flipper's skill).", 0.5
+    actors: int = param(
+        1, "Independent attackers: accounts (lazy, flipper), operators (sybil) or rings (colluder).", positive_int
     )
-    judgments_per_active_day: float = _help("Mean judgments per account on a day it judges.", 30.0)
-    participation: float = _help("Probability of judging on a given day.", 1.0)
-    agreement: float | None = _help(
+    accounts_per_actor: int = param(
+        1, "Sybil: accounts per operator; colluder: members per ring; else 1.", positive_int
+    )
+    ramp_epochs: int = param(1, "Arrivals are spread evenly over this many epochs.", positive_int)
+    quality: float = param(
+        0.5, "Probability a judgment is correct (the operator's or ring's; a flipper's skill).", probability
+    )
+    judgments_per_active_day: float = param(30.0, "Mean judgments per account on a day it judges.", real_in(1))
+    participation: float = param(1.0, "Probability of judging on a given day.", probability)
+    agreement: float | None = param(
+        None,
         "Rate at which the accounts agree with the comparison majority (a ring or a cluster forms its own "
         "majority); null: as an independent judge of their quality would.",
-        None,
+        optional(probability),
     )
-    flag_probability: float = _help("Probability quality control flags an account in an epoch.", 0.02)
-    detection_probability: float = _help(
-        "Sybil: probability the site links an operator's accounts into one cluster.", 0.0
+    flag_probability: float = param(0.02, "Probability quality control flags an account in an epoch.", probability)
+    detection_probability: float = param(
+        0.0, "Sybil: probability the site links an operator's accounts into one cluster.", probability
     )
-    seconds_per_judgment: float = _help(
-        "Time one judgment takes the attacker (once per operator for sybils).", 10.0
+    seconds_per_judgment: float = param(
+        10.0, "Time one judgment takes the attacker (once per operator for sybils).", real_in(0)
     )
-    wage_usd_per_hour: float = _help("The attacker's value of time, a cost of the attack.", 5.0)
-    cost_usd_per_account_per_epoch: float = _help(
-        "Running cost of one account per epoch (phone number, IP, captcha).", 0.05
+    wage_usd_per_hour: float = param(5.0, "The attacker's value of time, a cost of the attack.", real_in(0))
+    cost_usd_per_account_per_epoch: float = param(
+        0.05, "Running cost of one account per epoch (phone number, IP, captcha).", real_in(0)
     )
-    sell_fraction: float = _help("Share of earnings sold at once.", 1.0)
+    sell_fraction: float = param(1.0, "Share of earnings sold at once.", probability)
 
     def validate(self, where: str) -> None:
+        _check_fields(self, where)
         kind = Kind.parse(self.kind, where=f"{where}.kind")
         _require(kind in ATTACKER_KINDS, where, "kind", "an attack is lazy, flipper, sybil or colluder")
-        _require(self.start_epoch >= 0, where, "start_epoch", "must be >= 0")
         if self.end_epoch is not None:
             _require(self.end_epoch > self.start_epoch, where, "end_epoch", "must be after start_epoch")
-        _require(self.actors >= 1, where, "actors", "must be >= 1")
-        _require(self.accounts_per_actor >= 1, where, "accounts_per_actor", "must be >= 1")
         if kind not in (Kind.SYBIL, Kind.COLLUDER):
             _require(
                 self.accounts_per_actor == 1,
@@ -265,20 +281,6 @@ class AttackParams:
                 "accounts_per_actor",
                 "only sybil and colluder attacks have several",
             )
-        _require(self.ramp_epochs >= 1, where, "ramp_epochs", "must be >= 1")
-        for name in (
-            "quality",
-            "participation",
-            "flag_probability",
-            "detection_probability",
-            "sell_fraction",
-        ):
-            _require(0 <= getattr(self, name) <= 1, where, name, "must be between 0 and 1")
-        if self.agreement is not None:
-            _require(0 <= self.agreement <= 1, where, "agreement", "must be between 0 and 1")
-        _require(self.judgments_per_active_day >= 1, where, "judgments_per_active_day", "must be >= 1")
-        for name in ("seconds_per_judgment", "wage_usd_per_hour", "cost_usd_per_account_per_epoch"):
-            _require(getattr(self, name) >= 0, where, name, "must be >= 0")
 
     @property
     def kind_enum(self) -> Kind:
@@ -291,79 +293,77 @@ class AttackParams:
 
 @dataclass(frozen=True)
 class StakerParams:
-    count: int = _help("Stakers (people who may buy OPEN to stake it).", 200)
-    usd_budget: Dist = _help(
-        "Dollars each staker may put in (heavy-tailed: whales exist).", Dist.lognormal(8.5, 1.2)
+    count: int = param(200, "Stakers (people who may buy OPEN to stake it).", non_negative_int)
+    usd_budget: Dist = param(
+        Dist.lognormal(8.5, 1.2), "Dollars each staker may put in (heavy-tailed: whales exist)."
     )
-    outside_rate: Dist = _help(
-        "Each staker's yearly return elsewhere; they stake when staking yields more.",
+    outside_rate: Dist = param(
         Dist.uniform(0.02, 0.12),
+        "Each staker's yearly return elsewhere; they stake when staking yields more.",
     )
-    hysteresis: float = _help("Yield margin (yearly) around the outside rate before they act.", 0.01)
-    decision_probability: float = _help("Probability a staker reconsiders in a given epoch.", 0.1)
-    cooldown_epochs: int = _help("Epochs between asking to unstake and getting the OPEN back.", 7)
-    yield_memory_epochs: float = _help("Span of the moving average of staking income they weigh.", 30.0)
-    delegated_share: float = _help(
+    hysteresis: float = param(0.01, "Yield margin (yearly) around the outside rate before they act.", real_in(0))
+    decision_probability: float = param(0.1, "Probability a staker reconsiders in a given epoch.", probability)
+    cooldown_epochs: int = param(
+        7, "Epochs between asking to unstake and getting the OPEN back.", non_negative_int
+    )
+    yield_memory_epochs: float = param(
+        30.0, "Span of the moving average of staking income they weigh.", real_in(1)
+    )
+    delegated_share: float = param(
+        0.5,
         "Share of each stake delegated to back the bonds of the contributors who judge, under a policy "
         "that slashes bonds: it is slashed with them (so stakers weigh income net of slashes).",
-        0.5,
+        probability,
     )
-    sell_fraction_on_exit: float = _help("Share of unstaked OPEN sold when the cooldown ends.", 1.0)
+    sell_fraction_on_exit: float = param(1.0, "Share of unstaked OPEN sold when the cooldown ends.", probability)
 
     def validate(self, where: str) -> None:
-        _require(self.count >= 0, where, "count", "must be >= 0")
-        for name in ("hysteresis",):
-            _require(getattr(self, name) >= 0, where, name, "must be >= 0")
-        for name in ("decision_probability", "sell_fraction_on_exit", "delegated_share"):
-            _require(0 <= getattr(self, name) <= 1, where, name, "must be between 0 and 1")
-        _require(self.cooldown_epochs >= 0, where, "cooldown_epochs", "must be >= 0")
-        _require(self.yield_memory_epochs >= 1, where, "yield_memory_epochs", "must be >= 1")
+        _check_fields(self, where)
 
 
 @dataclass(frozen=True)
 class ConsumerParams:
-    count: int = _help("Consumers buying inference from the models.", 1000)
-    calls_per_epoch: Dist = _help(
-        "Each consumer's mean calls per epoch at the reference price.", Dist.lognormal(3.0, 1.0)
+    count: int = param(1000, "Consumers buying inference from the models.", non_negative_int)
+    calls_per_epoch: Dist = param(
+        Dist.lognormal(3.0, 1.0), "Each consumer's mean calls per epoch at the reference price."
     )
-    fee_open_per_call: float = _help("Fee per call, in OPEN (consumers buy the OPEN in the pool).", 1.0)
-    price_elasticity: float = _help("Demand falls by this % per 1% rise of the dollar cost of a call.", 1.2)
-    max_demand_multiplier: float = _help(
-        "Cheap calls raise demand at most this many times (saturation).", 5.0
+    fee_open_per_call: float = param(
+        1.0, "Fee per call, in OPEN (consumers buy the OPEN in the pool).", real_in(0)
+    )
+    price_elasticity: float = param(
+        1.2, "Demand falls by this % per 1% rise of the dollar cost of a call.", real_in(0)
+    )
+    max_demand_multiplier: float = param(
+        5.0, "Cheap calls raise demand at most this many times (saturation).", real_in(1)
     )
 
     def validate(self, where: str) -> None:
-        _require(self.count >= 0, where, "count", "must be >= 0")
-        _require(self.fee_open_per_call >= 0, where, "fee_open_per_call", "must be >= 0")
-        _require(self.price_elasticity >= 0, where, "price_elasticity", "must be >= 0")
-        _require(self.max_demand_multiplier >= 1, where, "max_demand_multiplier", "must be >= 1")
+        _check_fields(self, where)
 
 
 @dataclass(frozen=True)
 class MarketParams:
-    initial_price_usd: float = _help(
-        "Price of OPEN at genesis; the pool holds the liquidity allocation at it.", 0.05
+    initial_price_usd: float = param(
+        0.05, "Price of OPEN at genesis; the pool holds the liquidity allocation at it.", real_in(above=0)
     )
-    swap_fee_bps: int = _help("Pool swap fee in basis points (stays in the pool).", 30)
-    vested_sell_fraction: float = _help(
-        "Share of newly unlocked team/investor OPEN sold in the epoch it unlocks.", 0.1
+    swap_fee_bps: int = param(
+        30, "Pool swap fee in basis points (stays in the pool).", int_in(0, BASIS_POINTS - 1)
     )
-    vested_later_sell_fraction: float = _help(
-        "Share of their held OPEN they sell in each later epoch.", 0.002
+    vested_sell_fraction: float = param(
+        0.1, "Share of newly unlocked team/investor OPEN sold in the epoch it unlocks.", probability
     )
-    model_owner_sell_fraction: float = _help("Share of the model owner's fee income sold at once.", 0.5)
-    treasury_spend_usd_per_epoch: float = _help(
-        "Operating costs the treasury pays by selling OPEN, dollars per epoch.", 50.0
+    vested_later_sell_fraction: float = param(
+        0.002, "Share of their held OPEN they sell in each later epoch.", probability
+    )
+    model_owner_sell_fraction: float = param(
+        0.5, "Share of the model owner's fee income sold at once.", probability
+    )
+    treasury_spend_usd_per_epoch: float = param(
+        50.0, "Operating costs the treasury pays by selling OPEN, dollars per epoch.", real_in(0)
     )
 
     def validate(self, where: str) -> None:
-        _require(self.initial_price_usd > 0, where, "initial_price_usd", "must be > 0")
-        _require(0 <= self.swap_fee_bps < 10_000, where, "swap_fee_bps", "must be in [0, 10000)")
-        for name in ("vested_sell_fraction", "vested_later_sell_fraction", "model_owner_sell_fraction"):
-            _require(0 <= getattr(self, name) <= 1, where, name, "must be between 0 and 1")
-        _require(
-            self.treasury_spend_usd_per_epoch >= 0, where, "treasury_spend_usd_per_epoch", "must be >= 0"
-        )
+        _check_fields(self, where)
 
 
 SHOCK_KINDS = ("demand", "price_crash")
@@ -371,17 +371,16 @@ SHOCK_KINDS = ("demand", "price_crash")
 
 @dataclass(frozen=True)
 class ShockParams:
-    kind: str = _help(
-        "demand (consumer demand times multiplier while it lasts) or price_crash (the pool's dollar side times multiplier, once, at start_epoch)."
+    kind: str = param(
+        help="demand (consumer demand times multiplier while it lasts) or price_crash (the pool's dollar side times multiplier, once, at start_epoch).",
+        check=one_of(SHOCK_KINDS),
     )
-    start_epoch: int = _help("Epoch the shock starts.", 90)
-    end_epoch: int | None = _help("Epoch a demand shock ends (null: never).", None)
-    multiplier: float = _help("0.3 = demand -70%; 0.2 = price -80%.", 1.0)
+    start_epoch: int = param(90, "Epoch the shock starts.", non_negative_int)
+    end_epoch: int | None = param(None, "Epoch a demand shock ends (null: never).", optional(require_int))
+    multiplier: float = param(1.0, "0.3 = demand -70%; 0.2 = price -80%.", real_in(above=0))
 
     def validate(self, where: str) -> None:
-        _require(self.kind in SHOCK_KINDS, where, "kind", f"must be one of {', '.join(SHOCK_KINDS)}")
-        _require(self.start_epoch >= 0, where, "start_epoch", "must be >= 0")
-        _require(self.multiplier > 0, where, "multiplier", "must be > 0")
+        _check_fields(self, where)
         if self.end_epoch is not None:
             _require(self.end_epoch > self.start_epoch, where, "end_epoch", "must be after start_epoch")
 
@@ -390,20 +389,20 @@ class ShockParams:
 class Scenario:
     """Everything about a simulated world except the emission policy."""
 
-    name: str = _help("Short name, used in file names and reports.")
-    description: str = _help("What the scenario tests, for people reading a report.", "")
-    epochs: int = _help("Epochs (days) to simulate.", 365)
-    contributors: ContributorParams = _help(
-        "The organic contributor population.", default_factory=ContributorParams
+    name: str = param(help="Short name, used in file names and reports.")
+    description: str = param("", "What the scenario tests, for people reading a report.", require_text)
+    epochs: int = param(365, "Epochs (days) to simulate.", positive_int)
+    contributors: ContributorParams = param(
+        help="The organic contributor population.", default_factory=ContributorParams
     )
-    stakers: StakerParams = _help("Stakers.", default_factory=StakerParams)
-    consumers: ConsumerParams = _help("Consumers.", default_factory=ConsumerParams)
-    market: MarketParams = _help("The pool and the other sellers.", default_factory=MarketParams)
-    attacks: tuple[AttackParams, ...] = _help("Attacks, each a group of hostile accounts.", ())
-    shocks: tuple[ShockParams, ...] = _help("Exogenous shocks to demand or price.", ())
-    schedule: dict[str, int] = _help("Overrides of the economy's ScheduleParams (e.g. cliff_months).", {})
-    attribution_model: AttributionModelParams = _help(
-        "Which measured attribution figures score the work: profile file, method, overlap (simulator/attribution_model.py).",
+    stakers: StakerParams = param(help="Stakers.", default_factory=StakerParams)
+    consumers: ConsumerParams = param(help="Consumers.", default_factory=ConsumerParams)
+    market: MarketParams = param(help="The pool and the other sellers.", default_factory=MarketParams)
+    attacks: tuple[AttackParams, ...] = param((), "Attacks, each a group of hostile accounts.")
+    shocks: tuple[ShockParams, ...] = param((), "Exogenous shocks to demand or price.")
+    schedule: dict[str, int] = param({}, "Overrides of the economy's ScheduleParams (e.g. cliff_months).")
+    attribution_model: AttributionModelParams = param(
+        help="Which measured attribution figures score the work: profile file, method, overlap (simulator/attribution_model.py).",
         default_factory=AttributionModelParams,
     )
 
@@ -417,7 +416,7 @@ class Scenario:
             or not self.name.replace("_", "").replace("-", "").isalnum()
         ):
             raise ScenarioError(f"{where}.name: a short name of letters, digits, - and _, got {self.name!r}")
-        _require(self.epochs >= 1, where, "epochs", "must be >= 1")
+        _check_fields(self, where)
         self.contributors.validate(f"{where}.contributors")
         self.stakers.validate(f"{where}.stakers")
         self.consumers.validate(f"{where}.consumers")
@@ -442,6 +441,14 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
 
+def _check_fields(part: Any, where: str) -> None:
+    """The checks every field of ``part`` declares, as a ScenarioError naming ``where``.field."""
+    try:
+        validate_fields(part, where=where)
+    except (TypeError, ValueError) as error:
+        raise ScenarioError(str(error)) from None
+
+
 def _require(condition: bool, where: str, name: str, message: str) -> None:
     if not condition:
         raise ScenarioError(f"{where}.{name}: {message}")
@@ -463,7 +470,7 @@ def _to_data(value: Any) -> Any:
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, checking every field's type; errors name ``where``."""
+    """Build dataclass ``cls`` from a mapping, checking every field; errors name ``where``."""
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
@@ -473,23 +480,24 @@ def _build(cls: type, data: Any, where: str) -> Any:
             return AttributionModelParams.from_dict(data)
         except (TypeError, ValueError) as error:
             raise ScenarioError(f"{where}: {error}") from None
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ScenarioError(
-            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
-        )
-    values = {}
-    for name, raw in data.items():
-        values[name] = _convert(hints[name], raw, f"{where}.{name}")
     try:
-        return cls(**values)
+        require_known_fields(cls, data, where=where)
+    except ValueError as error:
+        raise ScenarioError(str(error)) from None
+    hints = typing.get_type_hints(cls)
+    values = {name: _convert(hints[name], raw, f"{where}.{name}") for name, raw in data.items()}
+    try:
+        built = cls(**values)
     except TypeError as error:
         raise ScenarioError(f"{where}: {error}") from None
+    if cls is not Scenario:  # a Scenario validates itself, naming itself
+        _check_fields(built, where)
+    return built
 
 
 def _convert(hint: Any, raw: Any, where: str) -> Any:
+    """``raw`` in the shape ``hint`` says: nested parts built, lists as tuples, whole numbers as
+    floats where a float belongs; the value itself is checked by the field's declared check."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if hint is Dist:
@@ -500,7 +508,7 @@ def _convert(hint: Any, raw: Any, where: str) -> Any:
         if not isinstance(raw, list | tuple):
             raise ScenarioError(f"{where}: expected a list, got {type(raw).__name__}")
         return tuple(_convert(args[0], item, f"{where}[{i}]") for i, item in enumerate(raw))
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if raw is None and type(None) in args:
             return None
         hint = next(arg for arg in args if arg is not type(None))
@@ -509,19 +517,13 @@ def _convert(hint: Any, raw: Any, where: str) -> Any:
         if not isinstance(raw, dict):
             raise ScenarioError(f"{where}: expected a mapping, got {type(raw).__name__}")
         return {str(key): _convert(args[1], value, f"{where}.{key}") for key, value in raw.items()}
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise ScenarioError(f"{where}: expected a number, got {raw!r}")
-        return float(raw)
-    if hint is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ScenarioError(f"{where}: expected an integer, got {raw!r}")
-        return raw
-    if hint is str:
-        if not isinstance(raw, str):
-            raise ScenarioError(f"{where}: expected text, got {raw!r}")
-        return raw
-    return raw
+    checks = {float: require_finite_real, int: require_int, str: require_text}
+    if hint in checks:
+        try:
+            checks[hint](raw, where=where)
+        except (TypeError, ValueError) as error:
+            raise ScenarioError(str(error)) from None
+    return float(raw) if hint is float else raw
 
 
 def scenario_part_from_data(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -57,10 +57,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator.economy._validation import BASIS_POINTS
 from simulator.economy.epoch import EpochInputs
 from simulator.economy.evidence import EvidenceRows
 from simulator.economy.fees import FeeSplitParams, split_fee
+from simulator.economy.fields import BASIS_POINTS
 from simulator.economy.policies import (
     PolicyParams,
     attribution_evidence_settle,

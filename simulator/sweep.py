@@ -59,6 +59,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from simulator.economy.fields import optional, require_int, require_known_fields
 from simulator.economy.policies import params_to_dict
 from simulator.metrics import (
     FAIRNESS_METRICS,
@@ -309,12 +310,12 @@ class SweepConfig:
     ) -> SweepConfig:
         if not isinstance(data, dict):
             raise SweepError(f"{where}: expected a mapping of field: value")
-        known = {f.name for f in dataclasses.fields(cls)} - {"base_dir"}
-        unknown = set(data) - known
-        if unknown:
-            raise SweepError(
-                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
-            )
+        if "base_dir" in data:  # where the file lies, not a setting
+            raise SweepError(f"{where}: unknown field(s) base_dir")
+        try:
+            require_known_fields(cls, data, where=where)
+        except ValueError as error:
+            raise SweepError(str(error)) from None
         values = dict(data)
         if "scenarios" in values:
             values["scenarios"] = tuple(str(name) for name in values["scenarios"])
@@ -323,12 +324,10 @@ class SweepConfig:
                 _policy_variant(item, f"{where}.policies[{i}]") for i, item in enumerate(values["policies"])
             )
         for name in ("seeds", "root_seed", "processes", "epochs"):
-            if (
-                name in values
-                and values[name] is not None
-                and (isinstance(values[name], bool) or not isinstance(values[name], int))
-            ):
-                raise SweepError(f"{where}.{name}: expected an integer, got {values[name]!r}")
+            try:
+                optional(require_int)(values.get(name), where=f"{where}.{name}")
+            except TypeError as error:
+                raise SweepError(str(error)) from None
         try:
             return cls(**values, base_dir=base_dir)
         except TypeError as error:

@@ -5,11 +5,13 @@ after its worker was lost continues where it stopped, and a task delivered twice
 finished (or running elsewhere) and does nothing.
 """
 
+import dataclasses
 import os
 import socket
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -18,57 +20,49 @@ from django.utils import timezone
 from feedback_site.annotation.exports import snapshot_export
 from feedback_site.annotation.models import Snapshot
 from feedback_site.core import errors
+from rlhf.config import LINEAR_HEAD_SETTINGS, DPOTrainingConfig, RewardTrainingConfig, TrainingConfig
+from rlhf.fields import ConfigError, field_parse
 
 from .models import BaseModel, JobState, Method, ModelVersion, TrainingJob
 
-# The few settings a form offers; everything else keeps rlhf's defaults.
-PARAMS = {
-    "num_epochs": float,
-    "max_steps": int,
-    "learning_rate": float,
-    "batch_size": int,
-    "max_length": int,
-    "seed": int,
-    "eval_fraction": float,
-    "lora": bool,
-    "save_steps": int,
-    "device": str,
-    "beta": float,
-    "loss_type": str,
-    "l2": float,  # linear head; left out, cross-validation chooses it
-    "head_features": str,
-}
+# The settings a job may set; everything else keeps rlhf's defaults. What each one is (type, default, help,
+# range) is rlhf's declaration (rlhf.fields), read from the method's config class.
+JOB_SETTINGS = ("num_epochs", "max_steps", "learning_rate", "batch_size", "max_length", "seed", "eval_fraction",
+                "lora", "save_steps", "device", "beta", "loss_type", "l2", "head_features")
+JOB_CONFIG_CLASSES: dict[str, type[TrainingConfig]] = {
+    Method.REWARD: RewardTrainingConfig, Method.REWARD_LINEAR: RewardTrainingConfig, Method.DPO: DPOTrainingConfig}
+_JOB_KIND_WORDS = {Method.REWARD: "reward-model", Method.REWARD_LINEAR: "linear reward-model", Method.DPO: "DPO"}
 METHOD_FAMILIES = {Method.REWARD: ("causal_lm", "encoder"), Method.REWARD_LINEAR: ("encoder",), Method.DPO: ("causal_lm",)}
 PROGRESS_WRITE_SECONDS = 1.0
 
 
-def _clean_params(method: str, params: dict) -> dict:
+def setting_methods(name: str) -> list[str]:
+    """The job methods whose config reads setting `name` (the linear head's settings: linear jobs only)."""
+    return [method for method, config_class in JOB_CONFIG_CLASSES.items()
+            if name in {f.name for f in dataclasses.fields(config_class)}
+            and (name not in LINEAR_HEAD_SETTINGS or method == Method.REWARD_LINEAR)]
+
+
+def _clean_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
     clean = {}
     for name, value in params.items():
         if value in (None, ""):
             continue
-        if name not in PARAMS:
-            raise errors.InvalidInput(f"{name}: not a setting of a training job (known: {', '.join(sorted(PARAMS))})")
-        kind = PARAMS[name]
+        if name not in JOB_SETTINGS:
+            raise errors.InvalidInput(f"{name}: not a setting of a training job (known: {', '.join(sorted(JOB_SETTINGS))})")
+        methods = setting_methods(name)
+        if method not in methods:
+            raise errors.InvalidInput(f"{name}: only {' or '.join(_JOB_KIND_WORDS[m] for m in methods)} jobs take it")
         try:
-            clean[name] = (str(value).lower() in ("1", "true", "on", "yes")) if kind is bool else kind(value)
-        except (TypeError, ValueError):
-            raise errors.InvalidInput(f"{name}: {value!r} is not a valid {kind.__name__}") from None
-    if method != Method.DPO:
-        for dpo_only in ("beta", "loss_type"):
-            if dpo_only in clean:
-                raise errors.InvalidInput(f"{dpo_only}: only DPO jobs take it")
-    if method != Method.REWARD_LINEAR:
-        for linear_only in ("l2", "head_features"):
-            if linear_only in clean:
-                raise errors.InvalidInput(f"{linear_only}: only linear reward-model jobs take it")
+            clean[name] = field_parse(JOB_CONFIG_CLASSES[method], name, value, source="training job")
+        except ConfigError as exc:
+            raise errors.InvalidInput(str(exc)) from None
     return clean
 
 
-def training_config(*, method: str, base_model: BaseModel, params: dict, data_path: str, output_dir: str):
+def training_config(*, method: str, base_model: BaseModel, params: dict[str, Any], data_path: str,
+                    output_dir: str) -> TrainingConfig:
     """The rlhf config of a job; its own validation (with the field's name) is the one users see."""
-    from rlhf.config import ConfigError, DPOTrainingConfig, RewardTrainingConfig
-
     common = {"data_path": data_path, "output_dir": output_dir, "model_path": base_model.path or None, **params}
     try:
         if method == Method.DPO:

@@ -18,7 +18,7 @@ METHOD_CHOICES = BUILTIN_ORDER
 
 
 def attribute_add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rlhf.config import config_add_arguments
+    from rlhf.fields import fields_add_arguments
 
     parser.add_argument("--model", required=True, help="A completed run folder (train-reward or train-dpo).")
     parser.add_argument("--data", required=True,
@@ -30,7 +30,7 @@ def attribute_add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "(dissented) or 0 (no preference), for exports that list dissenting "
                                         "judgments on a row; default: every judgment agreed.")
     parser.add_argument("--config", help="YAML file of settings; flags below override it.")
-    config_add_arguments(parser, AttributionSettings)
+    fields_add_arguments(parser, AttributionSettings)
 
 
 def votes_load(path: str | Path) -> dict[int, int]:
@@ -52,10 +52,10 @@ def votes_load(path: str | Path) -> dict[int, int]:
 
 def attribute_command(args: argparse.Namespace) -> dict[str, Any]:
     from rlhf.attribution.run import attribution_run, attribution_write, data_identity
-    from rlhf.config import config_from_namespace
     from rlhf.data import preference_rows_load
+    from rlhf.fields import fields_from_namespace
 
-    settings = config_from_namespace(AttributionSettings, args, yaml_path=args.config)
+    settings = fields_from_namespace(AttributionSettings, args, yaml_path=args.config)
     rows, eval_rows = preference_rows_load(args.data), preference_rows_load(args.eval)
     report = attribution_run(args.model, rows, eval_rows, method=args.method, settings=settings,
                              votes=votes_load(args.votes) if args.votes else None,

@@ -26,65 +26,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rlhf.config import DEVICE_CHOICES, ConfigError
+from rlhf.config import DEVICE_CHOICES
 from rlhf.data import PreferenceRow
+from rlhf.fields import ConfigError, fields_validate, setting
 
 CHECKPOINT_CHOICES = ("all", "final")
 BUILTIN_ORDER = ("influence-exact", "tracin", "datainf", "agreement", "reliability")
-
-
-def _help(text: str) -> dict[str, Any]:
-    return {"help": text}
-
-
-def _require(condition: bool, field_name: str, problem: str) -> None:
-    if not condition:
-        raise ConfigError(f"{field_name} {problem}")
 
 
 @dataclass
 class AttributionSettings:
     """How an attribution run computes; every field is recorded in the output so a run can be repeated."""
 
-    seed: int = field(default=0, metadata=_help(
-        "Seed of the random gradient projection (the only randomness in scoring)."))
-    device: str = field(default="auto", metadata=_help(
-        "auto: CUDA when present, else CPU; cpu forces CPU; cuda requires a GPU."))
-    batch_size: int = field(default=8, metadata=_help(
-        "Rows whose per-example gradients are computed together (one vmap call)."))
-    projection_dim: int = field(default=8192, metadata=_help(
-        "Per-example gradients with more entries than this are count-sketched (seeded random signs and buckets, "
-        "block by block) down to about this many; 0 keeps them whole."))
-    parameters: str = field(default="auto", metadata=_help(
-        "Regular expression over parameter names whose gradients count; auto: LoRA weights and the score head "
-        "of an adapter, else the score head (reward) or final norm (DPO) and the last transformer layer."))
-    checkpoints: str = field(default="all", metadata=_help(
-        "tracin: all = every saved checkpoint-N of the run plus the final model; final = the final model only."))
-    damping: float = field(default=0.1, metadata=_help(
-        "datainf: layer-wise damping as a share of the mean squared gradient entry (DataInf's 1/10); the "
-        "linear head adds its own L2 strength on top."))
-    share_duplicates: bool = field(default=True, metadata=_help(
-        "Judgments that gave the same label on the same comparison share one credit (see rlhf.attribution."
-        "aggregate); off only for analysis, payouts keep it on."))
-    check_training_rows: bool = field(default=True, metadata=_help(
-        "Linear head: refuse training rows the head was not fitted on (its loss gradient would not vanish)."))
-    max_length: int | None = field(default=None, metadata=_help(
-        "Tokens per text for transformer models (default: the run's max_length)."))
-    cache_dir: str | None = field(default=None, metadata=_help(
-        "Folder caching per-example gradients by (model hash, checkpoint, row hash) "
-        "(default: $XDG_CACHE_HOME/ledgerloop/gradients)."))
+    seed: int = setting(0, "Seed of the random gradient projection (the only randomness in scoring).", minimum=0)
+    device: str = setting(
+        "auto", "auto: CUDA when present, else CPU; cpu forces CPU; cuda requires a GPU.", choices=DEVICE_CHOICES)
+    batch_size: int = setting(
+        8, "Rows whose per-example gradients are computed together (one vmap call).", minimum=1)
+    projection_dim: int = setting(
+        8192, "Per-example gradients with more entries than this are count-sketched (seeded random signs and "
+        "buckets, block by block) down to about this many; 0 keeps them whole.", minimum=64, also=(0,))
+    parameters: str = setting(
+        "auto", "Regular expression over parameter names whose gradients count; auto: LoRA weights and the score "
+        "head of an adapter, else the score head (reward) or final norm (DPO) and the last transformer layer.")
+    checkpoints: str = setting(
+        "all", "tracin: all = every saved checkpoint-N of the run plus the final model; final = the final model only.",
+        choices=CHECKPOINT_CHOICES)
+    damping: float = setting(
+        0.1, "datainf: layer-wise damping as a share of the mean squared gradient entry (DataInf's 1/10); the "
+        "linear head adds its own L2 strength on top.", above=0)
+    share_duplicates: bool = setting(
+        True, "Judgments that gave the same label on the same comparison share one credit (see rlhf.attribution."
+        "aggregate); off only for analysis, payouts keep it on.")
+    check_training_rows: bool = setting(
+        True, "Linear head: refuse training rows the head was not fitted on (its loss gradient would not vanish).")
+    max_length: int | None = setting(
+        None, "Tokens per text for transformer models (default: the run's max_length).", minimum=8, unit="tokens")
+    cache_dir: str | None = setting(
+        None, "Folder caching per-example gradients by (model hash, checkpoint, row hash) "
+        "(default: $XDG_CACHE_HOME/ledgerloop/gradients).")
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.seed, int) and self.seed >= 0, "seed", f"must be an integer >= 0, got {self.seed!r}")
-        _require(self.device in DEVICE_CHOICES, "device", f"must be one of {DEVICE_CHOICES}, got {self.device!r}")
-        _require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        _require(self.projection_dim == 0 or self.projection_dim >= 64, "projection_dim",
-                 f"must be 0 (no projection) or >= 64, got {self.projection_dim}")
-        _require(self.checkpoints in CHECKPOINT_CHOICES, "checkpoints",
-                 f"must be one of {CHECKPOINT_CHOICES}, got {self.checkpoints!r}")
-        _require(self.damping > 0, "damping", f"must be > 0, got {self.damping}")
-        _require(self.max_length is None or self.max_length >= 8, "max_length",
-                 f"must be >= 8 tokens, got {self.max_length}")
+        fields_validate(self)
         if self.parameters != "auto":
             import re
 

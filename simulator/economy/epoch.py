@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from simulator.economy._validation import (
+from simulator.economy.fields import (
     all_exactly,
     non_negative_int,
     param,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.economy._validation import (
+from simulator.economy.fields import (
     param,
     require_account_id,
     require_bps,

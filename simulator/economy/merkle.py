@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from simulator.economy._validation import all_exactly, require_account_id, require_int
+from simulator.economy.fields import all_exactly, require_account_id, require_int
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"

@@ -35,7 +35,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from simulator.economy._validation import (
+from simulator.economy.epoch import EpochInputs, EpochResult, Standing
+from simulator.economy.evidence import (
+    EvidenceRows,
+    EvidenceStep,
+    account_details,
+    evidence_step,
+    explain_evidence_account,
+    status_counts,
+)
+from simulator.economy.fees import FeeSplitParams
+from simulator.economy.fields import (
     BASIS_POINTS,
     describe_fields,
     non_negative_int,
@@ -47,16 +57,6 @@ from simulator.economy._validation import (
     require_whole_split,
     validate_fields,
 )
-from simulator.economy.epoch import EpochInputs, EpochResult, Standing
-from simulator.economy.evidence import (
-    EvidenceRows,
-    EvidenceStep,
-    account_details,
-    evidence_step,
-    explain_evidence_account,
-    status_counts,
-)
-from simulator.economy.fees import FeeSplitParams
 from simulator.economy.units import base_units_to_open, nonzero_shares, split_by_integer_weights
 from simulator.economy.weights import ATTRIBUTION_SCALE, QUALITY_SCALE, attribution_weights, quality_units
 

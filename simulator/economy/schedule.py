@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from simulator.economy._validation import (
+from simulator.economy.fields import (
     non_negative_int,
     param,
     positive_int,

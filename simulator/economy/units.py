@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from simulator.economy._validation import all_exactly, require_int
+from simulator.economy.fields import all_exactly, require_int
 
 OPEN_DECIMALS = 18
 BASE_UNITS_PER_OPEN = 10**OPEN_DECIMALS

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from simulator.economy._validation import all_exactly
+from simulator.economy.fields import all_exactly
 
 QUALITY_SCALE = 2**20
 ATTRIBUTION_SCALE = 2**40

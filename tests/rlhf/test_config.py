@@ -7,15 +7,8 @@ import dataclasses
 
 import pytest
 
-from rlhf.config import (
-    ConfigError,
-    DPOTrainingConfig,
-    RewardTrainingConfig,
-    TrainingConfig,
-    config_add_arguments,
-    config_from_namespace,
-    config_load,
-)
+from rlhf.config import DPOTrainingConfig, RewardTrainingConfig, TrainingConfig
+from rlhf.fields import ConfigError, fields_add_arguments, fields_from_namespace, fields_load
 
 
 @pytest.mark.parametrize("config_class", [RewardTrainingConfig, DPOTrainingConfig])
@@ -66,18 +59,18 @@ def test_a_linear_head_reads_the_reply_beside_the_conversation_and_cross_validat
 def test_head_settings_from_yaml_and_flags(tmp_path):
     path = tmp_path / "head.yaml"
     path.write_text("head: linear\noutput_dir: out\nhead_features: conversation\nl2_grid: [0.01, 1]\n")
-    config = config_load(RewardTrainingConfig, path)
+    config = fields_load(RewardTrainingConfig, path)
     assert (config.head_features, config.l2, config.l2_grid) == ("conversation", None, (0.01, 1.0))
     parser = argparse.ArgumentParser()
-    config_add_arguments(parser, RewardTrainingConfig)
+    fields_add_arguments(parser, RewardTrainingConfig)
     args = parser.parse_args(["--head-features", "conversation+reply", "--l2", "0.03", "--l2-grid", "0.1,0.3"])
-    flagged = config_from_namespace(RewardTrainingConfig, args, yaml_path=str(path))
+    flagged = fields_from_namespace(RewardTrainingConfig, args, yaml_path=str(path))
     assert (flagged.head_features, flagged.l2, flagged.l2_grid) == ("conversation+reply", 0.03, (0.1, 0.3))
     with pytest.raises(ConfigError, match="l2_grid must be a float"):
-        config_from_namespace(RewardTrainingConfig, parser.parse_args(["--l2-grid", "0.1,big"]), yaml_path=str(path))
+        fields_from_namespace(RewardTrainingConfig, parser.parse_args(["--l2-grid", "0.1,big"]), yaml_path=str(path))
     path.write_text("head: linear\noutput_dir: out\nl2_grid: 0.5\n")
     with pytest.raises(ConfigError, match=r"head.yaml: l2_grid must be a list of float values"):
-        config_load(RewardTrainingConfig, path)
+        fields_load(RewardTrainingConfig, path)
 
 
 @pytest.mark.parametrize(("changes", "field_name"), [
@@ -93,7 +86,7 @@ def test_dpo_config_rejects_bad_values(changes, field_name):
 def test_yaml_values_then_overrides(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("model_path: base\noutput_dir: out\nlearning_rate: 0.001\nlora: true\nnum_epochs: 2\n")
-    config = config_load(RewardTrainingConfig, path, {"learning_rate": "5e-4", "batch_size": "4"})
+    config = fields_load(RewardTrainingConfig, path, {"learning_rate": "5e-4", "batch_size": "4"})
     assert (config.learning_rate, config.batch_size, config.lora, config.num_epochs) == (5e-4, 4, True, 2.0)
     assert isinstance(config.num_epochs, float)
 
@@ -102,25 +95,25 @@ def test_yaml_errors_name_the_file_and_setting(tmp_path):
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("model_path: m\noutput_dir: o\nlearning_rat: 0.1\n")
     with pytest.raises(ConfigError, match=r"unknown.yaml: unknown setting\(s\) \['learning_rat'\]"):
-        config_load(RewardTrainingConfig, unknown)
+        fields_load(RewardTrainingConfig, unknown)
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text("model_path: m\noutput_dir: o\nbatch_size: 0\n")
     with pytest.raises(ConfigError, match=r"invalid.yaml: batch_size must be >= 1"):
-        config_load(RewardTrainingConfig, invalid)
+        fields_load(RewardTrainingConfig, invalid)
     wrong_type = tmp_path / "type.yaml"
     wrong_type.write_text("model_path: m\noutput_dir: o\nlora: 3\n")
     with pytest.raises(ConfigError, match=r"lora must be true or false"):
-        config_load(RewardTrainingConfig, wrong_type)
+        fields_load(RewardTrainingConfig, wrong_type)
 
 
 def test_cli_flags_override_yaml_and_unset_flags_do_not(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("model_path: base\noutput_dir: out\nbeta: 0.3\nseed: 5\n")
     parser = argparse.ArgumentParser()
-    config_add_arguments(parser, DPOTrainingConfig)
+    fields_add_arguments(parser, DPOTrainingConfig)
     args = parser.parse_args(["--model", "other", "--beta", "0.5", "--lora", "--ref-model", "none"])
-    config = config_from_namespace(DPOTrainingConfig, args, yaml_path=str(path))
+    config = fields_from_namespace(DPOTrainingConfig, args, yaml_path=str(path))
     assert (config.model_path, config.beta, config.lora, config.seed, config.ref_model_path) == (
         "other", 0.5, True, 5, None)
     with pytest.raises(ConfigError, match="beta must be a float"):
-        config_from_namespace(DPOTrainingConfig, parser.parse_args(["--beta", "big"]), yaml_path=str(path))
+        fields_from_namespace(DPOTrainingConfig, parser.parse_args(["--beta", "big"]), yaml_path=str(path))

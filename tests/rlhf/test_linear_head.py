@@ -9,8 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from rlhf.config import ConfigError, RewardTrainingConfig
+from rlhf.config import RewardTrainingConfig
 from rlhf.evaluate import evaluate_model
+from rlhf.fields import ConfigError
 from rlhf.linear_head import (
     PACKAGED_ENCODER,
     EmbeddingCache,

@@ -150,7 +150,7 @@ def test_raising_training_cancelled_from_progress_stops_cleanly(tiny_model_dir, 
 
 
 def test_missing_data_path_is_a_config_error(tiny_model_dir, tmp_path):
-    from rlhf.config import ConfigError
+    from rlhf.fields import ConfigError
 
     with pytest.raises(ConfigError, match="data_path is required"):
         reward_train(reward_config(tiny_model_dir, tmp_path / "nothing"))

@@ -9,8 +9,8 @@ import pytest
 from rlhf.attribution.cli import votes_load
 from rlhf.attribution.methods import AttributionSettings, method_get, method_names
 from rlhf.attribution.run import data_identity, training_rows_of_run
-from rlhf.config import ConfigError
 from rlhf.data import PreferenceRow, data_sha256, rows_write_jsonl
+from rlhf.fields import ConfigError
 
 
 def test_data_identity_prefers_the_snapshot_hash_the_export_carries(tmp_path):

@@ -1,13 +1,20 @@
-"""Checks shared by every config and input of the economy.
+"""Parameter fields and the checks on them, for every config and input of the economy and every
+part of a simulator scenario (simulator.params reads them from here: the economy imports
+nothing from the rest of the simulator).
 
-Each check names the field it looked at (``where``), so that an error raised deep inside a
-governance proposal or a settlement run still tells a person what to fix.
+A field is declared with :func:`param` (its default, the help people read, the check run on
+it); :func:`validate_fields` runs every check, and :func:`describe_fields` is what a form or a
+--help listing shows. Each check names the field it looked at (``where``), so that an error
+raised deep inside a governance proposal, a scenario file or a settlement run still tells a
+person what to fix.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import MISSING, field, fields
 from decimal import Decimal
 from fractions import Fraction
@@ -53,6 +60,33 @@ def require_finite_real(value: Any, *, where: str) -> float | Fraction:
         raise TypeError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: must be finite, got {value!r}")
+    return value
+
+
+def require_real(
+    value: Any,
+    *,
+    where: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+) -> float | Fraction:
+    """A finite number (see :func:`require_finite_real`) inside [minimum, maximum] and above ``above``."""
+    require_finite_real(value, where=where)
+    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"{where}: must be between {minimum} and {maximum}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{where}: must be >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{where}: must be <= {maximum}, got {value!r}")
+    if above is not None and value <= above:
+        raise ValueError(f"{where}: must be > {above}, got {value!r}")
+    return value
+
+
+def require_text(value: Any, *, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where}: expected text, got {type(value).__name__} {value!r}")
     return value
 
 
@@ -123,6 +157,34 @@ def positive_int(value: Any, *, where: str) -> int:
     return require_int(value, where=where, minimum=1)
 
 
+def int_in(minimum: int | None = None, maximum: int | None = None) -> Callable[..., int]:
+    """The check of an integer field with these inclusive bounds."""
+    return functools.partial(require_int, minimum=minimum, maximum=maximum)
+
+
+def real_in(
+    minimum: float | None = None, maximum: float | None = None, *, above: float | None = None
+) -> Callable[..., float | Fraction]:
+    """The check of a number field with these bounds (``above`` exclusive)."""
+    return functools.partial(require_real, minimum=minimum, maximum=maximum, above=above)
+
+
+def probability(value: Any, *, where: str) -> float | Fraction:
+    """A share or a probability: a number between 0 and 1."""
+    return require_real(value, where=where, minimum=0, maximum=1)
+
+
+def one_of(choices: Sequence[str]) -> Callable[..., str]:
+    """The check of a text field that takes one of ``choices``."""
+
+    def check_choice(value: Any, *, where: str) -> str:
+        if value not in choices:
+            raise ValueError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check_choice
+
+
 def param(
     default: Any = MISSING,
     help: str = "",
@@ -132,20 +194,35 @@ def param(
 ) -> Any:
     """A config field: its default, the help text shown to people, and the check run on it.
 
-    ``default=MISSING`` makes the field required; ``default_factory`` gives mutable defaults.
+    ``default=MISSING`` makes the field required; a mutable default (a dict, a list) is copied
+    for each instance; ``default_factory`` builds one.
     """
     metadata = {"help": help, "check": check}
+    if default_factory is MISSING and type(default).__hash__ is None:
+        default_factory = functools.partial(copy.copy, default)
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
-def validate_fields(config: Any) -> None:
-    """Run the check of every field declared with :func:`param`; errors name Class.field."""
+def validate_fields(config: Any, *, where: str | None = None) -> None:
+    """Run the check of every field declared with :func:`param`; errors name ``where``.field
+    (``where`` defaults to the class name)."""
+    prefix = type(config).__name__ if where is None else where
     for config_field in fields(config):
         check = config_field.metadata.get("check")
         if check is not None:
-            check(getattr(config, config_field.name), where=f"{type(config).__name__}.{config_field.name}")
+            check(getattr(config, config_field.name), where=f"{prefix}.{config_field.name}")
+
+
+def require_known_fields(config_type: type, data: Collection[str], *, where: str) -> None:
+    """Refuse keys of ``data`` that are not fields of ``config_type``, naming them and the known ones."""
+    known = {f.name for f in fields(config_type)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+        )
 
 
 def require_whole_split(config: Any, share_fields: Sequence[str]) -> list[int]:
