@@ -4,20 +4,24 @@ Every API request checks a role. With DRF's own TokenAuthentication that costs a
 request (the user's groups), and building the ORM query took about half of a judging request's CPU
 under load (profiled with gunicorn on PostgreSQL, benchmarks/bench_load.py). The SQL here is written
 once per process, portable (SQLite and PostgreSQL), and maps onto the same User and Token objects.
+
+It fails closed: the one object that stands for a token not checked yet, UncheckedToken, is not
+authenticated and holds no role, and only a view that declares `checks_token_in_sql` ever receives one.
 """
 
 from functools import cache
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AnonymousUser, Group
 from django.db import connection
 from django.db.models.expressions import Col
-from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from .roles import GROUP_ROLES, remember_roles
+from feedback_site.core.errors import RoleMissing, TokenRejected
+
+from .roles import GROUP_ROLES, Role, remember_roles, user_has_role
 
 
 @cache
@@ -58,48 +62,89 @@ def _user_values(row) -> list:
     return values
 
 
+def token_outcome(key: str, role: Role | None = None):
+    """Who may use an API token, for `role` where one is given: ("ok", user), ("bad_token", None) when no token
+    has this key, ("inactive", user), ("forbidden", user) when the user lacks the role (a superuser holds
+    every role). The twin of annotation_token_user in SQL, which answers the same words on PostgreSQL."""
+    # A plain cursor and the backend's own converters: what the ORM would give, without building a query.
+    with connection.cursor() as cursor:
+        cursor.execute(_token_sql(), [key])
+        row = cursor.fetchone()
+    if row is None:
+        return "bad_token", None
+    fields = get_user_model()._meta.concrete_fields
+    user = get_user_model().from_db(connection.alias, [field.attname for field in fields], _user_values(row[: len(fields)]))
+    if not user.is_active:
+        return "inactive", user
+    flags = row[len(fields):]
+    remember_roles(user, {role.value for role, flag in zip(GROUP_ROLES, flags, strict=True) if flag})
+    if role is not None and not user_has_role(user, Role(role)):
+        return "forbidden", user
+    return "ok", user
+
+
+def refuse_token(outcome: str, role: Role | str | None = None) -> None:
+    """Raises what an outcome of `token_outcome` (or of annotation_token_user) answers; "ok" passes."""
+    if outcome == "bad_token":
+        raise TokenRejected("Invalid token.")
+    if outcome == "inactive":
+        raise TokenRejected("User inactive or deleted.")
+    if outcome == "forbidden":
+        raise RoleMissing(f"This endpoint needs the role: {role}.")
+
+
+def token_user(*, key: str, role: Role | None = None):
+    """The active user an API token names, holding `role` where one is given; TokenRejected or RoleMissing."""
+    outcome, user = token_outcome(key, role)
+    refuse_token(outcome, role)
+    return user
+
+
 class TokenWithRolesAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
-        # A plain cursor and the backend's own converters: what the ORM would give, without building a query.
-        with connection.cursor() as cursor:
-            cursor.execute(_token_sql(), [key])
-            row = cursor.fetchone()
-        if row is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        fields = get_user_model()._meta.concrete_fields
-        user = get_user_model().from_db(connection.alias, [field.attname for field in fields], _user_values(row[: len(fields)]))
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        flags = row[len(fields):]
-        remember_roles(user, {role.value for role, flag in zip(GROUP_ROLES, flags, strict=True) if flag})
+        try:
+            user = token_user(key=key)
+        except TokenRejected as refused:
+            raise exceptions.AuthenticationFailed(refused.message) from None
         token = Token(key=key, user=user)
         token._state.adding = False
         return user, token
 
 
-class TokenBearer:
-    """An API caller known so far only by their token. The judging endpoints check it on PostgreSQL in the same
-    round trip as the work (annotation migration 0004), so it reaches them unchecked: it is no user and has no
-    role until a service has checked it."""
-
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_superuser = False
-    pk = None
+class UncheckedToken(AnonymousUser):
+    """An API token nobody has checked yet. It is no user: not authenticated, no role, no permission, so
+    every check that asks for a user refuses it. Only a view that declares `checks_token_in_sql = True`
+    receives one (from JudgingTokenAuthentication, on PostgreSQL), and its service checks the token and the
+    role in the same round trip as the work."""
 
     def __init__(self, key: str):
+        super().__init__()
         self.key = key
 
     def __repr__(self) -> str:
-        return "TokenBearer(...)"
+        return "UncheckedToken(...)"
+
+
+def view_checks_token_in_sql(view) -> bool:
+    """Whether `view` declares that its services check an UncheckedToken themselves."""
+    return getattr(view, "checks_token_in_sql", False) is True
+
+
+class _TokenKeyOnly(TokenAuthentication):
+    """Reads the token from the Authorization header as REST framework does, and checks nothing."""
+
+    def authenticate_credentials(self, key):
+        return UncheckedToken(key), None
 
 
 class JudgingTokenAuthentication(TokenWithRolesAuthentication):
-    """For the judging endpoints: on PostgreSQL the token is passed on unchecked (a TokenBearer) and checked by
-    the service with the role the endpoint needs; elsewhere it is checked here, as everywhere else."""
+    """The token authentication of the judging endpoints. On PostgreSQL, for a view that declares
+    `checks_token_in_sql`, the token is passed on unchecked (an UncheckedToken) and its service checks it with
+    the role the view needs; for any other view, and on every other database, the token is checked here,
+    as everywhere else. A view that forgets the declaration gets a checked user: it fails closed."""
 
-    def authenticate_credentials(self, key):
-        if connection.vendor == "postgresql":
-            return TokenBearer(key), None
-        return super().authenticate_credentials(key)
+    def authenticate(self, request):
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if connection.vendor == "postgresql" and view_checks_token_in_sql(view):
+            return _TokenKeyOnly().authenticate(request)
+        return super().authenticate(request)

@@ -6,7 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from .authentication import TokenBearer
+from .authentication import UncheckedToken, view_checks_token_in_sql
 from .roles import Role, user_has_role
 
 
@@ -35,13 +35,16 @@ def api_role(*roles: Role) -> type[BasePermission]:
     return HasRole
 
 
-def api_role_or_token_bearer(role: Role) -> type[BasePermission]:
-    """`api_role(role)`, except that a TokenBearer passes: the endpoint's service checks its token and role
-    in the same query as the work, and answers 401 or 403 as this check would."""
+def api_role_or_token_checked_in_sql(role: Role) -> type[BasePermission]:
+    """`api_role(role)`, except that an UncheckedToken passes into a view that declares `checks_token_in_sql`:
+    that view's service checks the token and the role in the same query as the work, and answers 401 or 403
+    as this check would. Into any other view an UncheckedToken does not pass."""
     checked_here = api_role(role)
 
-    class HasRoleOrBearer(checked_here):
+    class HasRoleOrTokenCheckedInSql(checked_here):
         def has_permission(self, request, view):
-            return isinstance(request.user, TokenBearer) or super().has_permission(request, view)
+            if isinstance(request.user, UncheckedToken):
+                return view_checks_token_in_sql(view)
+            return super().has_permission(request, view)
 
-    return HasRoleOrBearer
+    return HasRoleOrTokenCheckedInSql

@@ -20,8 +20,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback_site.accounts.authentication import JudgingTokenAuthentication, TokenBearer
-from feedback_site.accounts.permissions import api_role, api_role_or_token_bearer
+from feedback_site.accounts.authentication import JudgingTokenAuthentication, UncheckedToken
+from feedback_site.accounts.permissions import api_role, api_role_or_token_checked_in_sql
 from feedback_site.accounts.roles import Role
 
 from . import errors, selectors, services
@@ -159,7 +159,7 @@ class DatanetMemberApi(APIView):
 
 @contextmanager
 def _token_checked_by_service():
-    """The judging services check a TokenBearer's token and role themselves; their refusals answer as REST
+    """The judging services check an UncheckedToken and its role themselves; their refusals answer as REST
     framework's own checks would (401 with the authenticate header, 403, 404)."""
     try:
         yield
@@ -171,18 +171,20 @@ def _token_checked_by_service():
         raise Http404(exc.message) from None
 
 
-# The judging loop: a token is checked in the same round trip as the work on PostgreSQL (TokenBearer).
+# The judging loop: on PostgreSQL a token reaches these views unchecked (an UncheckedToken, which passes no
+# other check) and is checked in the same round trip as the work, by the judging services they call.
 JUDGING_AUTHENTICATION = [JudgingTokenAuthentication, SessionAuthentication]
-JUDGING_PERMISSIONS = [IsAuthenticated, api_role_or_token_bearer(Role.ANNOTATOR)]
+JUDGING_PERMISSIONS = [api_role_or_token_checked_in_sql(Role.ANNOTATOR)]
 
 
 class NextComparisonApi(APIView):
     authentication_classes = JUDGING_AUTHENTICATION
     permission_classes = JUDGING_PERMISSIONS
+    checks_token_in_sql = True  # every UncheckedToken goes to assignment_next_with_token
 
     @extend_schema(responses={200: AssignmentSerializer, 204: None})
     def get(self, request, slug):
-        if isinstance(request.user, TokenBearer):
+        if isinstance(request.user, UncheckedToken):
             with _token_checked_by_service():
                 assignment = services.assignment_next_with_token(
                     token=request.user.key, role=Role.ANNOTATOR.value, datanet_slug=slug)
@@ -206,11 +208,12 @@ def _judgment_fields(request) -> dict:
 class SubmitJudgmentApi(APIView):
     authentication_classes = JUDGING_AUTHENTICATION
     permission_classes = JUDGING_PERMISSIONS
+    checks_token_in_sql = True  # every UncheckedToken goes to judgment_submit_with_token
     parser_classes = [JSONParser]
 
     @extend_schema(request=JudgmentInSerializer, responses={201: JudgmentOutSerializer})
     def post(self, request, assignment_id):
-        if isinstance(request.user, TokenBearer):
+        if isinstance(request.user, UncheckedToken):
             token, role = request.user.key, Role.ANNOTATOR.value
             with _token_checked_by_service():
                 # Elsewhere REST framework refuses a bad token before the body is read: answer the same here.

@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 from django.db import connection, connections
+from rest_framework.authtoken.models import Token
 
 from feedback_site.annotation import errors, services
 from feedback_site.annotation.models import Comparison, Judgment
@@ -19,26 +20,38 @@ COMPARISONS = 40
 OVERLAP = 3
 
 
-def test_many_annotators_at_once(datanet_with, make_annotator):
+def serve_and_submit(path: str, person, datanet):
+    """The judging services as a signed-in page calls them, or as the API calls them for a token."""
+    if path == "session":
+        return (lambda: services.assignment_next(annotator=person, datanet=datanet),
+                lambda **fields: services.judgment_submit(annotator=person, **fields))
+    token = Token.objects.create(user=person).key
+    return (lambda: services.assignment_next_with_token(token=token, role="annotator", datanet_slug=datanet.slug),
+            lambda **fields: services.judgment_submit_with_token(token=token, role="annotator", **fields))
+
+
+@pytest.mark.parametrize("path", ["session", "token"])
+def test_many_annotators_at_once(datanet_with, make_annotator, path):
     assert connection.vendor == "postgresql"
     people = [make_annotator(f"p{i}") for i in range(ANNOTATORS)]
     datanet = datanet_with(n=COMPARISONS, annotators=people, overlap=OVERLAP)
-    accepted: list[int] = []
+    calls = {person.id: serve_and_submit(path, person, datanet) for person in people}
+    accepted: list[tuple[int, int]] = []  # (judgment, who submitted it)
     failures: list[BaseException] = []
     lock = threading.Lock()
     start = threading.Barrier(ANNOTATORS)
 
     def work(person, seed):
         rng = random.Random(seed)
+        serve, submit = calls[person.id]
         try:
             start.wait()
             while True:
-                assignment = services.assignment_next(annotator=person, datanet=datanet)
+                assignment = serve()
                 if assignment is None:
                     return
                 try:
-                    judgment = services.judgment_submit(
-                        annotator=person,
+                    judgment = submit(
                         assignment_id=assignment.id,
                         choice=rng.choice(["A", "B", "tie"]),
                         strength=rng.randint(1, 3),
@@ -49,7 +62,7 @@ def test_many_annotators_at_once(datanet_with, make_annotator):
                     failures.append(exc)
                     continue
                 with lock:
-                    accepted.append(judgment.id)
+                    accepted.append((judgment.id, person.id))
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
         finally:
@@ -63,7 +76,7 @@ def test_many_annotators_at_once(datanet_with, make_annotator):
     assert not any(t.is_alive() for t in threads), "workers hung"
     assert failures == []
     stored = list(Judgment.objects.values_list("id", "comparison_id", "annotator_id"))
-    assert sorted(accepted) == sorted(j[0] for j in stored)  # nothing submitted is lost
+    assert sorted(accepted) == sorted((j, a) for j, _, a in stored)  # nothing submitted is lost, nor misattributed
     per_comparison = Counter(c for _, c, _ in stored)
     assert set(per_comparison.values()) == {OVERLAP} and len(per_comparison) == COMPARISONS  # exactly k each
     assert len({(c, a) for _, c, a in stored}) == len(stored)  # nobody judged one twice

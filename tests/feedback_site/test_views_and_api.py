@@ -194,8 +194,9 @@ def test_api_tokens_carry_their_users_roles(make_annotator, engineer, governance
 
 
 def test_judging_endpoints_refuse_bad_tokens_and_roles_and_change_nothing(make_annotator, engineer, datanet_with):
-    """On PostgreSQL the judging endpoints check the token and role in the same query as the work (annotation
-    migration 0004); on SQLite REST framework checks them first. The answers must be the same on both."""
+    """On PostgreSQL the judging endpoints check the token and role in the same query as the work (the judging
+    functions, annotation/judging/sql); on SQLite REST framework checks them first. The answers must be the same
+    on both."""
     from feedback_site.annotation.models import Assignment
 
     annotator, other = make_annotator("a"), make_annotator("b")
