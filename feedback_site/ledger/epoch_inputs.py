@@ -13,6 +13,10 @@ The rule when an epoch is measured twice: **the set recorded last replaces the e
   newer report of that Datanet replaces the older report's rows whole; other Datanets' reports
   stay. A contributor flagged by any active set is flagged for the epoch; their agreement is
   the mean over the active sets that measured it, weighted by the judgments each measured.
+- Fees of a served model version: its contributors' part is split by that version's own latest
+  attribution set (the one recorded last, of any epoch up to the one settled; see
+  ``model_version_attribution``), even where another version's set has since become the epoch's
+  active one: each model's fees pay for what that model learned.
 Superseded rows and sets are kept, with ``superseded_by`` naming the set that replaced them, so
 what an epoch was once going to be settled on can be audited. Only active rows
 (``superseded_by`` empty) are settled.
@@ -246,6 +250,18 @@ def _record_quality(epoch: int, validated: list[_Row], quality_report, source_ru
 def epoch_attribution_active(*, epoch: int):
     """The epoch's attribution rows settlement pays by: the latest recorded set's."""
     return EpochAttribution.objects.active().filter(epoch=epoch)
+
+
+def model_version_attribution(*, model_version_id: int, epoch: int):
+    """The attribution rows of a model version's latest recorded set up to ``epoch`` (none: no rows):
+    who taught that version, and by how much, for splitting the fees its calls paid."""
+    latest = (
+        EpochInputSet.objects.filter(source=InputSource.ATTRIBUTION, model_version_id=model_version_id, epoch__lte=epoch)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return EpochAttribution.objects.filter(input_set_id=latest) if latest is not None else EpochAttribution.objects.none()
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,11 @@ class RegisteredModel(AppendOnlyModel):
 
     id = models.CharField(primary_key=True, max_length=200)
     owner = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="models")
+    # Set for a version the site serves: the contributors' part of its fees is split by that version's
+    # own attribution (`epoch_inputs.model_version_attribution`); without it, by the epoch's.
+    model_version = models.OneToOneField(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_model"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
 

@@ -204,14 +204,19 @@ def consumer_account_for(*, user) -> LedgerAccount:
     return account
 
 
-def model_register(*, model_id: str, owner) -> RegisteredModel:
-    """Register a model version (string id) owned by the user ``owner``; idempotent for the same owner."""
+def model_register(*, model_id: str, owner, model_version=None) -> RegisteredModel:
+    """Register a model (string id) owned by the user ``owner``; idempotent for the same owner.
+    ``model_version``: the site's trained version it serves, whose own contributors then share its fees."""
     model_id = _require_text(model_id, field="model_version_id", max_chars=MAX_MODEL_ID_CHARS)
     with transaction.atomic():
         account = _user_account_ensure(user=owner, kind=AccountKind.MODEL_OWNER)
-        model, created = RegisteredModel.objects.get_or_create(id=model_id, defaults={"owner": account})
+        model, created = RegisteredModel.objects.get_or_create(
+            id=model_id, defaults={"owner": account, "model_version": model_version}
+        )
         if not created and model.owner_id != account.id:
             raise errors.DuplicateRequest(f"model_version_id: {model_id!r} is already registered to {model.owner.key}")
+        if not created and model.model_version_id != getattr(model_version, "id", None):
+            raise errors.DuplicateRequest(f"model_version_id: {model_id!r} is registered for another model version")
     return model
 
 

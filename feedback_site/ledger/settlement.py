@@ -11,7 +11,10 @@ Entries, written in ONE transaction, in this order:
 2. ``payout``: epoch rewards -> each contributor's wallet, one per paid contributor;
 3. ``slash``: stake account -> treasury, for each slash the policy decided;
 4. ``fee_share``: fee escrow -> contributors (by attribution), model owners, stakers (pro rata to
-   stake, into their wallets), treasury; one ``split_fee`` per model that earned fees;
+   stake, into their wallets), treasury; one ``split_fee`` per model that earned fees. A served
+   model version's contributors' part goes by that version's own latest attribution
+   (``epoch_inputs.model_version_attribution``), weighted by the economy's ``fee_weights`` rule
+   with the epoch's flags; any other model's by the policy's weights for the epoch;
 5. ``epoch_settled``: a record (no money) holding the payouts' Merkle root and the totals, so the
    published root is itself covered by the hash chain.
 What the policy did not pay stays in the epoch rewards account: that is the carry-over, added
@@ -22,6 +25,7 @@ burnt).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
@@ -30,13 +34,13 @@ from django.utils import timezone
 from simulator.economy.epoch import EpochInputs, Standing
 from simulator.economy.fees import FeeSplitParams, split_fee
 from simulator.economy.merkle import payouts_root
-from simulator.economy.policies import params_to_dict, run_policy
+from simulator.economy.policies import fee_weights, params_to_dict, run_policy
 from simulator.economy.schedule import emission_for_epoch
 
 from . import errors, selectors
 from .bulk import bulk_insert
 from .chain import canonical_memo
-from .epoch_inputs import epoch_attribution_active, epoch_quality_active
+from .epoch_inputs import epoch_attribution_active, epoch_quality_active, model_version_attribution
 from .fields import ExactSum
 from .models import (
     AccountKind,
@@ -48,6 +52,8 @@ from .models import (
     LedgerEntry,
 )
 from .services import NewEntry, append_entries, head_lock, system_account
+
+LOOKUP_CHUNK = 5000  # ids per IN (...) lookup: below every backend's limit on query parameters
 
 
 def _require_epoch(epoch: Any) -> int:
@@ -68,6 +74,26 @@ def _refuse_if_not_next(epoch: int) -> None:
         raise errors.EpochOutOfOrder(
             f"epoch {epoch}: epochs are settled in order and the next one to settle is {expected}"
         )
+
+
+def _wallets_of(contributors: dict[int, tuple[str, int]]) -> dict[int, int]:
+    """Contributor id -> wallet account id for the contributors given (a served version's, from an
+    earlier epoch's attribution), creating the wallets that do not exist yet."""
+    ids = sorted(contributors)
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        found.update(LedgerAccount.objects.filter(kind=AccountKind.CONTRIBUTOR, contributor_id__in=ids[start:start + LOOKUP_CHUNK])
+                     .values_list("contributor_id", "id"))
+    missing = [cid for cid in ids if cid not in found]
+    if missing:
+        now = timezone.now()
+        rows = [(selectors.wallet_key(contributors[cid][0]), AccountKind.CONTRIBUTOR, cid, contributors[cid][1], now)
+                for cid in missing]
+        bulk_insert(LedgerAccount, ("key", "kind", "contributor_id", "user_id", "created_at"), rows)
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            found.update(LedgerAccount.objects.filter(kind=AccountKind.CONTRIBUTOR, contributor_id__in=missing[start:start + LOOKUP_CHUNK])
+                         .values_list("contributor_id", "id"))
+    return found
 
 
 def _wallet_ids(epoch: int, contributors: dict[int, tuple[str, int]]) -> dict[int, int]:
@@ -139,30 +165,50 @@ class _Inputs:
                 self.stakes[owner_key] = stake_balances[stake_id]
 
         # Fees paid into escrow during the epoch, per model (each model has its own owner).
-        self.fees_by_model = [
-            (model_id, owner_key, owner_id, total)
-            for model_id, owner_key, owner_id, total in FeeUsage.objects.filter(epoch=epoch)
-            .values_list("model_id", "model__owner__key", "model__owner_id")
+        fees = list(
+            FeeUsage.objects.filter(epoch=epoch)
+            .values_list("model_id", "model__owner__key", "model__owner_id", "model__model_version_id")
             .annotate(total=ExactSum("fee"))
             .order_by("model_id")
-            if total
-        ]
+        )
+        self.fees_by_model = [(model_id, owner_key, owner_id, total) for model_id, owner_key, owner_id, _, total in fees if total]
         self.fees_collected = sum(total for *_, total in self.fees_by_model)
         for _, owner_key, owner_id, _ in self.fees_by_model:
             self.account_ids.setdefault(owner_key, owner_id)
+        # A served version's own contributors, by wallet key, with their score for that version.
+        self.version_scores: dict[str, dict[str, float]] = {}
+        for model_id, _, _, version_id, total in fees:
+            if total and version_id is not None:
+                self.version_scores[model_id] = self._version_scores(epoch, version_id)
+
+    def _version_scores(self, epoch: int, version_id: int) -> dict[str, float]:
+        rows = list(model_version_attribution(model_version_id=version_id, epoch=epoch).values_list(
+            "contributor_id", "contributor__pseudonym", "contributor__user_id", "score"
+        ))
+        unknown = {cid: (pseudonym, user_id) for cid, pseudonym, user_id, _ in rows
+                   if selectors.wallet_key(pseudonym) not in self.account_ids}
+        for cid, account_id in _wallets_of(unknown).items():
+            self.account_ids[selectors.wallet_key(unknown[cid][0])] = account_id
+        return {selectors.wallet_key(pseudonym): score for _, pseudonym, _, score in rows}
 
 
 def _fee_shares(
-    inputs: _Inputs, treasury_key: str, *, params: FeeSplitParams, contributor_weights: dict[str, int]
+    inputs: _Inputs, treasury_key: str, *, params: FeeSplitParams, contributor_weights: dict[str, int],
+    epoch_inputs: EpochInputs,
 ) -> tuple[dict[tuple[str, str], int], list[dict]]:
     """Split each model's fees by the policy's fee split; the contributors' part by the weights the
-    policy decided (``EpochResult.fee_weights``: a flagged contributor has none). Returns amounts
-    by (part, recipient key) and each split's explanation."""
+    policy decided (``EpochResult.fee_weights``: a flagged contributor has none), or, for a served
+    model version, by ``fee_weights`` over that version's own attribution (flags still apply).
+    Returns amounts by (part, recipient key) and each split's explanation."""
     shares: dict[tuple[str, str], int] = defaultdict(int)
     explanations = []
     for model_id, owner_key, _, total in inputs.fees_by_model:
+        weights, weighted_by = contributor_weights, "the epoch's attribution"
+        if model_id in inputs.version_scores:
+            weights = fee_weights(replace(epoch_inputs, attribution_scores=inputs.version_scores[model_id]))
+            weighted_by = "the model version's own attribution"
         split = split_fee(
-            total, contributor_weights=contributor_weights, stakes=inputs.stakes, model_owner=owner_key, params=params
+            total, contributor_weights=weights, stakes=inputs.stakes, model_owner=owner_key, params=params
         )
         for part, recipients in (
             ("contributors", split.contributors),
@@ -173,7 +219,7 @@ def _fee_shares(
                 shares[(part, key)] += amount
         if split.treasury:
             shares[("treasury", treasury_key)] += split.treasury
-        explanations.append({"model": model_id, **split.explanation})
+        explanations.append({"model": model_id, "contributors_weighted_by": weighted_by, **split.explanation})
     return shares, explanations
 
 
@@ -259,23 +305,22 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
         # moves it; verify_ledger checks that each epoch carries in what the one before carried over).
         previous = EpochSettlement.objects.filter(epoch=epoch - 1).first()
         carried_in = previous.carry_over if previous else 0
-        result = run_policy(
-            policy,
-            EpochInputs(
-                budget=emission + carried_in,
-                fees_collected=inputs.fees_collected,
-                epoch=epoch,
-                judgment_counts=inputs.judgments,
-                agreement_rates=inputs.agreement,
-                attribution_scores=inputs.scores,
-                bonds=inputs.stakes,
-                flagged=inputs.flagged,
-                standing=standing,
-            ),
+        epoch_inputs = EpochInputs(
+            budget=emission + carried_in,
+            fees_collected=inputs.fees_collected,
+            epoch=epoch,
+            judgment_counts=inputs.judgments,
+            agreement_rates=inputs.agreement,
+            attribution_scores=inputs.scores,
+            bonds=inputs.stakes,
+            flagged=inputs.flagged,
+            standing=standing,
         )
+        result = run_policy(policy, epoch_inputs)
         root = payouts_root(epoch, result.payouts)
         fee_shares, fee_explanations = _fee_shares(
-            inputs, treasury.key, params=policy.fee_split(), contributor_weights=result.fee_weights
+            inputs, treasury.key, params=policy.fee_split(), contributor_weights=result.fee_weights,
+            epoch_inputs=epoch_inputs,
         )
         # Per-contributor figures go with each contributor's standing row, not into one big JSON.
         policy_explanation = dict(result.explanation)

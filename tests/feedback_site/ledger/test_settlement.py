@@ -199,6 +199,53 @@ def test_fees_are_split_at_settlement(genesis, make_person, attribute, fund):
     assert ledger_verify().ok
 
 
+def test_a_served_versions_fees_go_to_its_own_contributors_by_its_attribution(genesis, make_person, attribute):
+    """Version A was attributed in epoch 0 (carol 3, dave 1); epoch 1's attribution is another model's
+    (erin, and dave flagged). A's fees in epoch 1 go to A's contributors, a flagged one excepted; the
+    fees of a model that is no served version follow the epoch's own attribution."""
+    from feedback_site.ledger.epoch_inputs import epoch_inputs_record
+    from feedback_site.ledger.models import EpochSettlement
+    from tests.feedback_site.ledger.conftest import model_version_make, quality_report_make
+
+    carol, dave, erin, owner, buyer = (make_person(n) for n in ("carol", "dave", "erin", "owner", "buyer"))
+    served = model_version_make("rm-served")
+    epoch_inputs_record(epoch=0, source="attribution", model_version=served,
+                        rows=[{"contributor": carol.contributor, "score": 3.0, "judgments": 5},
+                              {"contributor": dave.contributor, "score": 1.0, "judgments": 5}])
+    epoch_settle(epoch=0)
+    services.model_register(model_id="served", owner=owner, model_version=served)
+    services.model_register(model_id="plain", owner=owner)
+    consumer = services.consumer_account_open(user=buyer)
+    services.ledger_transfer(source_key="allocation:liquidity", destination_key=consumer.key, amount=3000 * OPEN)
+    services.fee_record(user=buyer, request_id="a", model_id="served", calls=1, fee=1000 * OPEN)
+    services.fee_record(user=buyer, request_id="b", model_id="plain", calls=1, fee=1000 * OPEN)
+    attribute(1, {erin: 1.0})
+    before = {p: wallet_balance(p) for p in (carol, dave)}
+    settlement = epoch_settle(epoch=1)
+    contributors_part = 1000 * OPEN * FeeSplitParams().contributors_bps // 10000
+    payouts = selectors.epoch_payouts(epoch=1)
+    gained = {p: wallet_balance(p) - before[p] for p in (carol, dave)}
+    assert gained[carol] + gained[dave] == contributors_part  # all of the served version's part, none of plain's
+    assert gained[carol] / gained[dave] == pytest.approx(3.0, rel=1e-9)  # by A's scores, 3 to 1 (on the weights' grid)
+    erin_fees = wallet_balance(erin) - payouts[selectors.wallet_key(erin.contributor.pseudonym)]
+    assert erin_fees == contributors_part  # the plain model's part: the epoch's attribution
+    explained = {row["model"]: row["contributors_weighted_by"] for row in settlement.explanation["fees"]}
+    assert explained == {"plain": "the epoch's attribution", "served": "the model version's own attribution"}
+    assert ledger_verify().ok
+
+    # A flag in the epoch of the fee still means no pay, for a version's contributors too.
+    services.fee_record(user=buyer, request_id="c", model_id="served", calls=1, fee=1000 * OPEN)
+    epoch_inputs_record(epoch=2, source="attribution", model_version=model_version_make("rm-other"),
+                        rows=[{"contributor": erin.contributor, "score": 1.0, "judgments": 5}])
+    epoch_inputs_record(epoch=2, source="quality", quality_report=quality_report_make(served.job.snapshot.datanet),
+                        rows=[{"contributor": dave.contributor, "flagged": True, "agreement": None, "flags": ["too_fast"]}])
+    before = {p: wallet_balance(p) for p in (carol, dave)}
+    epoch_settle(epoch=2)
+    assert wallet_balance(dave) == before[dave]
+    assert wallet_balance(carol) - before[carol] == contributors_part
+    assert EpochSettlement.objects.count() == 3 and ledger_verify().ok
+
+
 def test_command_and_task_settle(genesis, make_person, attribute, capsys):
     attribute(0, {make_person("alice"): 1.0})
     call_command("settle_epoch", "0")
