@@ -39,7 +39,7 @@ SIM_UNITS_PER_OPEN = BASE_UNITS_PER_OPEN // SIM_UNIT_BASE_UNITS  # 10**6: a sim 
 MICRO_USD_PER_USD = 10**6  # the market's USD side is integer micro-dollars, so the pool is exact too
 
 # Policy fields that are amounts of OPEN (in base units); everything else is a ratio or a count.
-_POLICY_AMOUNT_FIELDS = frozenset({"min_bond"})
+_POLICY_AMOUNT_FIELDS = frozenset({"min_bond", "price_per_call"})
 
 
 class ConservationError(AssertionError):

@@ -199,7 +199,7 @@ class LedgerloopModel(mesa.Model):
         self._owner_income = 0  # the model owner's fee income this epoch
         self.staker_slashes = 0  # delegated stake slashed this epoch
         self.bond_each = open_to_sim(scenario.contributors.bond_open) if reads_bonds(policy) else 0
-        self.fee_per_call = open_to_sim(scenario.consumers.fee_open_per_call)
+        self.fee_per_call = self.policy_sim.price_per_call  # the policy's price: the one the site charges
         self.latest: dict[str, Any] = {}
         self.reward_totals = RewardTotals()  # per account, for the run's Lorenz curve
         self.contributors = self.make_contributors()

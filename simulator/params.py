@@ -327,9 +327,6 @@ class ConsumerParams:
     calls_per_epoch: Dist = param(
         Dist.lognormal(3.0, 1.0), "Each consumer's mean calls per epoch at the reference price."
     )
-    fee_open_per_call: float = param(
-        1.0, "Fee per call, in OPEN (consumers buy the OPEN in the pool).", real_in(0)
-    )
     price_elasticity: float = param(
         1.2, "Demand falls by this % per 1% rise of the dollar cost of a call.", real_in(0)
     )

@@ -57,7 +57,12 @@ from simulator.economy.fields import (
     require_whole_split,
     validate_fields,
 )
-from simulator.economy.units import base_units_to_open, nonzero_shares, split_by_integer_weights
+from simulator.economy.units import (
+    BASE_UNITS_PER_OPEN,
+    base_units_to_open,
+    nonzero_shares,
+    split_by_integer_weights,
+)
 from simulator.economy.weights import ATTRIBUTION_SCALE, QUALITY_SCALE, attribution_weights, quality_units
 
 _CONTRIBUTOR_CAP_HELP = (
@@ -86,6 +91,7 @@ class PolicyParams:
     The fields declared here are the money rules every policy shares, so that one governed
     parameter set decides them for the site's settlement and the simulator alike:
     - the fee split (``fee_*_bps``): how each fee paid for using a model is shared;
+    - ``price_per_call``: what a consumer pays for one call to a served model;
     - ``too_fast_bps``: when quality control flags a contributor as too fast. A flag means no
       pay: a flagged contributor earns nothing that epoch, from emission or fees
       (:func:`fee_weights` and each policy's use of :func:`_unflagged`).
@@ -105,6 +111,12 @@ class PolicyParams:
         "this share of the Datanet's median, in basis points (3500 = 0.35x); a flagged contributor earns "
         "nothing that epoch. 1 to 10000.",
         lambda value, *, where: require_int(value, where=where, minimum=1, maximum=BASIS_POINTS),
+    )
+    price_per_call: int = param(
+        BASE_UNITS_PER_OPEN,
+        "Fee a consumer pays for one call to a served model, in base units (10**18 = 1 OPEN): the site "
+        "charges it per inference call and the simulator's consumers pay it. 0 makes calls free.",
+        non_negative_int,
     )
 
     def __post_init__(self) -> None:

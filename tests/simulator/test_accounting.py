@@ -57,7 +57,19 @@ def test_min_bond_is_converted_by_rounding_up_so_the_rule_stays_exact():
         policy_from_dict("attribution_bonded", {"min_bond": 3 * SIM_UNIT_BASE_UNITS + 1})
     )
     assert params.min_bond == 4
-    assert policy_in_sim_units(policy_from_dict("volume", {})) == policy_from_dict("volume", {})
+    volume = policy_from_dict("volume", {"price_per_call": 2 * SIM_UNIT_BASE_UNITS + 1})
+    assert policy_in_sim_units(volume) == dataclasses.replace(volume, price_per_call=3)  # no call is undercharged
+
+
+def test_the_simulators_consumers_pay_the_policys_price_per_call():
+    """The price the site charges per call is the one the simulated consumers pay: twice the price,
+    twice the fees for the same calls (demand follows the token's price, not the fee)."""
+    scenario = small("baseline", epochs=5, contributors=40)
+    runs = {price: make_model("vectorized", scenario, policy_from_dict("volume", {"price_per_call": price}), seed=3).run()
+            for price in (10**18, 2 * 10**18)}
+    assert sum(runs[10**18]["calls"]) > 0
+    assert runs[10**18]["calls"] == runs[2 * 10**18]["calls"]
+    assert [2 * fee for fee in runs[10**18]["fees"]] == runs[2 * 10**18]["fees"]
 
 
 def test_check_conservation_names_the_gap():
