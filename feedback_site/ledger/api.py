@@ -65,6 +65,10 @@ def _wallet_json(contributor) -> dict:
         "unbonding_withdrawable": str(summary.unbonding_withdrawable),
         "unbonding_pending": str(summary.unbonding_pending),
         "fee_shares": str(summary.fee_shares),
+        "fee_shares_by_model": [
+            {"model": model, "model_version": version or None, "amount": str(amount)}
+            for model, version, amount in summary.fee_shares_by_model
+        ],
         "payouts": [
             {
                 "epoch": row.epoch,

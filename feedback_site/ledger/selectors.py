@@ -29,6 +29,7 @@ from .models import (
     LedgerAccount,
     LedgerEntry,
     PolicyVersion,
+    RegisteredModel,
 )
 
 DEFAULT_POLICY = "attribution"
@@ -206,6 +207,8 @@ class WalletSummary:
     unbonding_pending: int = 0
     payouts: list[PayoutRow] = field(default_factory=list)
     fee_shares: int = 0
+    # (model id, model version name or "", base units) per model whose fees paid this wallet.
+    fee_shares_by_model: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def wallet_summary(*, contributor) -> WalletSummary:
@@ -245,12 +248,7 @@ def wallet_summary(*, contributor) -> WalletSummary:
         )
         for epoch, settlement in sorted(settlements.items(), reverse=True)
     ]
-    fee_shares = (
-        LedgerEntry.objects.filter(kind=EntryKind.FEE_SHARE, credit=wallet).aggregate(total=ExactSum("amount"))[
-            "total"
-        ]
-        or 0
-    )
+    by_model = fee_shares_by_model(wallet=wallet)
     return WalletSummary(
         wallet=wallet,
         balance=account_balance(account=wallet),
@@ -258,8 +256,19 @@ def wallet_summary(*, contributor) -> WalletSummary:
         unbonding_withdrawable=withdrawable,
         unbonding_pending=pending,
         payouts=rows,
-        fee_shares=fee_shares,
+        fee_shares=sum(amount for *_, amount in by_model),
+        fee_shares_by_model=by_model,
     )
+
+
+def fee_shares_by_model(*, wallet: LedgerAccount) -> list[tuple[str, str, int]]:
+    """What the fees of each model paid into ``wallet``: (model id, model version name, base units).
+    Each fee share's memo names its model; shares settled before memos did are under model ""."""
+    totals: dict[str, int] = defaultdict(int)
+    for memo, amount in LedgerEntry.objects.filter(kind=EntryKind.FEE_SHARE, credit=wallet).values_list("memo", "amount"):
+        totals[json.loads(memo or "{}").get("model", "")] += amount
+    names = dict(RegisteredModel.objects.filter(id__in=list(totals)).values_list("id", "model_version__name"))
+    return [(model, names.get(model) or "", amount) for model, amount in sorted(totals.items())]
 
 
 def payout_explanation(settlement: EpochSettlement, key: str, amount: int, detail: dict | None) -> list[str]:

@@ -195,12 +195,13 @@ class _Inputs:
 def _fee_shares(
     inputs: _Inputs, treasury_key: str, *, params: FeeSplitParams, contributor_weights: dict[str, int],
     epoch_inputs: EpochInputs,
-) -> tuple[dict[tuple[str, str], int], list[dict]]:
+) -> tuple[dict[tuple[str, str, str], int], list[dict]]:
     """Split each model's fees by the policy's fee split; the contributors' part by the weights the
     policy decided (``EpochResult.fee_weights``: a flagged contributor has none), or, for a served
     model version, by ``fee_weights`` over that version's own attribution (flags still apply).
-    Returns amounts by (part, recipient key) and each split's explanation."""
-    shares: dict[tuple[str, str], int] = defaultdict(int)
+    Returns amounts by (part, recipient key, model) and each split's explanation: one entry per
+    model a recipient earned from, so an earnings page can say which model paid what."""
+    shares: dict[tuple[str, str, str], int] = defaultdict(int)
     explanations = []
     for model_id, owner_key, _, total in inputs.fees_by_model:
         weights, weighted_by = contributor_weights, "the epoch's attribution"
@@ -216,9 +217,9 @@ def _fee_shares(
             ("stakers", split.stakers),
         ):
             for key, amount in recipients.items():
-                shares[(part, key)] += amount
+                shares[(part, key, model_id)] += amount
         if split.treasury:
-            shares[("treasury", treasury_key)] += split.treasury
+            shares[("treasury", treasury_key, model_id)] += split.treasury
         explanations.append({"model": model_id, "contributors_weighted_by": weighted_by, **split.explanation})
     return shares, explanations
 
@@ -338,10 +339,10 @@ def epoch_settle(*, epoch: Any, allow_empty: bool = False) -> EpochSettlement:
             NewEntry(EntryKind.SLASH, inputs.stake_account_ids[key], treasury.id, amount, epoch)
             for key, amount in result.slashes.items()
         )
-        part_memos = {part: canonical_memo({"part": part}) for part, _ in fee_shares}
+        part_memos = {(part, model): canonical_memo({"model": model, "part": part}) for part, _, model in fee_shares}
         entries.extend(
-            NewEntry(EntryKind.FEE_SHARE, escrow.id, ids[key], amount, epoch, part_memos[part])
-            for (part, key), amount in fee_shares.items()
+            NewEntry(EntryKind.FEE_SHARE, escrow.id, ids[key], amount, epoch, part_memos[part, model])
+            for (part, key, model), amount in fee_shares.items()
         )
         totals = {
             "emission": emission,

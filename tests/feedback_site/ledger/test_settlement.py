@@ -229,6 +229,8 @@ def test_a_served_versions_fees_go_to_its_own_contributors_by_its_attribution(ge
     assert gained[carol] / gained[dave] == pytest.approx(3.0, rel=1e-9)  # by A's scores, 3 to 1 (on the weights' grid)
     erin_fees = wallet_balance(erin) - payouts[selectors.wallet_key(erin.contributor.pseudonym)]
     assert erin_fees == contributors_part  # the plain model's part: the epoch's attribution
+    by_model = selectors.wallet_summary(contributor=carol.contributor).fee_shares_by_model
+    assert by_model == [("served", "rm-served", gained[carol])]  # the earnings page names the version that paid
     explained = {row["model"]: row["contributors_weighted_by"] for row in settlement.explanation["fees"]}
     assert explained == {"plain": "the epoch's attribution", "served": "the model version's own attribution"}
     assert ledger_verify().ok
