@@ -33,7 +33,8 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 # Benchmarks, by hand: `make bench-load` (needs DATABASE_URL=postgres://...), bench-export, bench-quality,
-# bench-reward_models, bench-attribution, bench-policy_math, bench-settlement, bench-simulator, bench-report, bench-fair_pay.
+# bench-reward_models, bench-attribution, bench-policy_math, bench-settlement, bench-simulator, bench-report, bench-fair_pay,
+# bench-score_signs.
 bench-%: install
 	$(PY) benchmarks/bench_$*.py
 

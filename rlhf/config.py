@@ -22,8 +22,8 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 HEAD_CHOICES = ("full", "linear")
 # What a linear head reads of a (prompt, reply) pair (described in rlhf.linear_head).
 FEATURE_CHOICES = ("conversation", "conversation+reply")
-# L2 strengths cross-validation chooses a linear head's from; on MiniLM embeddings of HH-RLHF harmless it picks
-# 0.03-0.3 (rlhf.attribution.validation), inside the range with room on both sides.
+# L2 strengths cross-validation chooses a linear head's from, three decades in steps of about 3; where the choice
+# fell on real data is in benchmarks/RESULTS.md ("Linear head: what it reads").
 L2_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 L2_FOLDS = 5
 # The DPO losses TRL 1.x implements for standard text pairs without extra settings.
@@ -69,7 +69,7 @@ class TrainingConfig:
         "auto", "auto: CUDA (bf16 where supported) when present, else CPU; cpu forces CPU; cuda requires a GPU.",
         choices=DEVICE_CHOICES)
     gradient_checkpointing: bool = setting(
-        False, "Recompute activations in the backward pass: less memory, about 20% slower.")
+        False, "Recompute activations in the backward pass: less memory, more time (part of the forward pass runs twice).")
     eval_batch_size: int = setting(16, "Pairs per forward pass when scoring held-out rows.", minimum=1)
 
     def __post_init__(self) -> None:
@@ -97,8 +97,8 @@ class RewardTrainingConfig(TrainingConfig):
     head_features: str = setting(
         "conversation+reply",
         "Linear head only: what the head reads of a reply, one of " + ", ".join(FEATURE_CHOICES) + ". "
-        "conversation+reply adds the reply's own embedding to the conversation's (5-fold cross-validated accuracy "
-        "on 1000 HH-RLHF harmless labels 0.63, against 0.60 for the conversation alone).",
+        "conversation+reply adds the reply's own embedding to the conversation's, which in a long dialogue says "
+        "little about the last reply.",
         choices=FEATURE_CHOICES)
     l2: float | None = setting(
         None, "Linear head only: L2 strength added to the mean logistic loss; empty: chosen from l2_grid by "

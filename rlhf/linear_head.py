@@ -10,9 +10,8 @@ and the pooling settings), so a second run over the same texts encodes nothing.
 What the head reads of a (prompt, reply) pair, phi(x, y), is one of FEATURE_CHOICES, recorded in run.json:
 `conversation` is the embedding of prompt + reply; `conversation+reply` (the default, `head_features`)
 appends the embedding of the reply alone. In a long dialogue the last reply is a small part of what the encoder pools over, so on its own the
-conversation's embedding says little about the reply: 5-fold cross-validated accuracy on the true labels of
-the 1k HH-RLHF harmless sample is about 0.60 for `conversation` and 0.63 for `conversation+reply` (see
-rlhf/attribution/validation.py).
+conversation's embedding says little about the reply, and the reply's own embedding beside it predicts the
+recorded choice better (benchmarks/RESULTS.md, "Linear head: what it reads").
 
 The head is logistic regression on the embedding difference, r(x, y) = w . phi(x, y), fitted by Newton's
 method in float64 (deterministic, converges in a few steps):

@@ -35,7 +35,8 @@ Two ways to call them, with the same rules:
       (:func:`simulator.economy.policies.bond_slashes_array`, equal to the scalar
       ``bond_slashes`` to the unit) on every row's score and bond, so the same integers as per
       account in one numpy pass instead of one policy account each (with a measured profile,
-      about 40% of honest contributors score below zero on a given day). Positive pseudo-scores
+      a large share of honest contributors score below zero on a given day, since one judgment's
+      score is mostly noise: benchmarks/RESULTS.md, "Honest contributors below zero"). Positive pseudo-scores
       are scaled by one common factor so that the largest of them equals the largest individual
       positive score, which keeps them in the range of real scores (scaling all positive weights
       by one factor leaves their ratios, hence the payouts, unchanged);

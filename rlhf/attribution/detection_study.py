@@ -1,7 +1,7 @@
 """How well contributor scores detect harmful annotators, over many simulated populations and overlaps.
 
 One population gives one ROC AUC from a few dozen contributors (about 24 honest against 12 harmful), which
-moves by +-0.05 from one seed to the next. This study repeats the detection over `seeds` populations and
+moves from one seed to the next (benchmarks/RESULTS.md, "Attribution: detection over many populations"). This study repeats the detection over `seeds` populations and
 several overlaps k (judgments per comparison, so about k x comparisons / annotators judgments per contributor)
 on the same real comparisons, held-out set and head settings as the validation harness, and reports the spread.
 Per population it fits the head (numpy, cached features; L2 chosen by cross-validation when not given), scores
@@ -13,10 +13,12 @@ could detect).
     study["3"]["influence_auc"]["mean"]
 
 The control separates the method from the model. On the real labels a head on frozen MiniLM embeddings predicts
-the recorded choice about 0.60 of the time, so a contributor's labels say little the head can check. Under
+the recorded choice little better than chance (benchmarks/RESULTS.md), so a contributor's labels say little the
+head can check. Under
 `representable_truth` the same comparisons get a truth such a head can learn (the side a head fitted to every
 true label prefers), with a share `noise` of labels flipped so that the best accuracy is about 1 - noise: with
-noise 0.25-0.30 it stands for a reward model as good as published ones on HH-RLHF (0.69-0.75), with the same
+noise 0.25-0.30 it stands for a reward model as good as published ones on HH-RLHF (0.69-0.75 accuracy in the
+literature), with the same
 populations, credit rules and method.
 
     control_truth, control_eval = representable_truth(pool_features, eval_differences, truth, noise=0.3, seed=0)

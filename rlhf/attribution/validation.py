@@ -26,24 +26,17 @@ the training run minus some rows, nothing else. The head reads the conversation'
 (`head_features`), and its L2 is chosen per overlap by cross-validated preference accuracy on the training
 rows with the one-standard-error rule (rlhf.linear_head.l2_cross_validated); the curve is in the output.
 
-One population is a few dozen contributors, so its AUC moves by about 0.05-0.1 from seed to seed; the
-detection study (rlhf.attribution.detection_study) repeats influence-exact and retraining over `study_seeds`
-populations and overlaps `study_overlaps`, which shows the spread and how detection grows with judgments per
-contributor. Measured over 20 populations (`--study-seeds 20`, mean +- sd over populations): influence-exact
-AUC 0.75 +- 0.08 at k = 1 (about 19 judgments per contributor) and 0.87 +- 0.07 at k = 3 (58; standard
-error of the mean 0.016), retraining 0.75 and 0.89; over 5 populations 0.87 +- 0.09 at k = 2 and
-0.92 +- 0.03 at k = 5. Retraining is within 0.02 of influence at every k, so no attribution faithful to this
-head detects better: the limit is the model, not the method.
+One population is a few dozen contributors, so its AUC moves from seed to seed; the detection study
+(rlhf.attribution.detection_study) repeats influence-exact and retraining over `study_seeds` populations and
+overlaps `study_overlaps`, which shows the spread and how detection grows with judgments per contributor.
+Retraining, the refit without each contributor, is what any attribution faithful to this head could detect:
+where influence comes close to it, the limit is the model, not the method.
 
 The control (`study_control_noise`, rlhf.attribution.detection_study.representable_truth) keeps comparisons,
 populations, credit rules and method, and gives the comparisons a truth a head on these features can represent,
-with a share of its labels flipped. Over 10 populations, influence-exact AUC at k = 3 (k = 1):
-0.99 +- 0.01 (0.96) with no label flipped, 0.95 +- 0.02 (0.86) with 25% flipped and 0.87 +- 0.05 with 30%
-flipped; retraining within 0.02 of each. The method reaches the target when the reward model represents the
-preference behind at least about 75% of labels (the upper end of published reward models on HH-RLHF, 0.69-0.75).
-The frozen MiniLM features represent far less of the recorded choices (5-fold accuracy on the true labels
-0.60-0.63 depending on the folds, benchmarks/bench_reward_models.py; pooling more of the encoder's layers added
-0.01), and detection on them stays at 0.87.
+with a share of its labels flipped: it says how much of the labels a reward model must represent for the
+method to reach the target, to set beside what the frozen MiniLM features represent of the recorded choices.
+The figures of both are in benchmarks/RESULTS.md ("Attribution: detection over many populations").
 """
 
 from __future__ import annotations
