@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint typecheck clean
 
 # torch first, pinned: it is the CPU build; an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -31,6 +31,11 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# Types: strict on the simulator (pyproject.toml's [tool.mypy] says how each part is checked).
+TYPECHECKED ?= simulator
+typecheck: install
+	$(VENV)/bin/mypy $(TYPECHECKED)
 
 # Benchmarks, by hand: `make bench-load` (needs DATABASE_URL=postgres://...), bench-export, bench-quality,
 # bench-reward_models, bench-attribution, bench-policy_math, bench-settlement, bench-simulator, bench-report, bench-fair_pay,

@@ -34,7 +34,7 @@ from simulator.economy.policies import PolicyParams
 from simulator.economy.schedule import Allocation, ScheduleParams, unlocked_at
 from simulator.economy.units import BASE_UNITS_PER_OPEN
 
-SIM_UNIT_BASE_UNITS = 10**12
+SIM_UNIT_BASE_UNITS: int = 10**12
 SIM_UNITS_PER_OPEN = BASE_UNITS_PER_OPEN // SIM_UNIT_BASE_UNITS  # 10**6: a sim unit is a micro-OPEN
 MICRO_USD_PER_USD = 10**6  # the market's USD side is integer micro-dollars, so the pool is exact too
 
@@ -56,7 +56,7 @@ def open_to_sim(amount_open: float | int) -> int:
 
 def sim_to_open(amount_sim: int | float) -> float:
     """Sim units -> OPEN as a float, for metrics and display only (never for the books)."""
-    return amount_sim / SIM_UNITS_PER_OPEN
+    return float(amount_sim / SIM_UNITS_PER_OPEN)
 
 
 def base_to_sim_floor(base_units: int) -> int:

@@ -114,7 +114,7 @@ class Contributor(mesa.Agent):
         return sale
 
     def tenure_over(self, epoch: int) -> bool:
-        return epoch - self.arrived + 1 >= self.model.scenario.contributors.min_tenure_epochs
+        return bool(epoch - self.arrived + 1 >= self.model.scenario.contributors.min_tenure_epochs)
 
     def attack_over(self, epoch: int) -> bool:
         return self.end_epoch >= 0 and epoch + 1 >= self.end_epoch
@@ -152,10 +152,11 @@ class SybilAccount(Contributor):
     kind = Kind.SYBIL
 
     def judge_today(self) -> DayOfWork | None:
-        return self.model.contributors.operators[self.cluster].work_today
+        work: DayOfWork | None = self.model.contributors.operators[self.cluster].work_today
+        return work
 
     def wants_to_leave(self, epoch: int) -> bool:
-        return self.model.contributors.operators[self.cluster].wants_to_leave(epoch)
+        return bool(self.model.contributors.operators[self.cluster].wants_to_leave(epoch))
 
 
 class SybilOperator(mesa.Agent):

@@ -75,6 +75,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 PROFILE_SCHEMA = "ledgerloop-attribution-profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -309,7 +310,7 @@ def figures_from_profile(
         raise AttributionProfileError(
             f"{where}: field {'.'.join(copies_path)}.counts must start at 1 and increase, got {counts}"
         )
-    inputs = document.get("inputs") if isinstance(document.get("inputs"), dict) else {}
+    inputs: dict[str, Any] = document["inputs"] if isinstance(document.get("inputs"), dict) else {}
     source = f"{Path(where).name} ({inputs.get('data_file', '?')}, sha256 {str(inputs.get('data_sha256', '?'))[:12]})"
     return AttributionFigures(
         copy_counts=count_values,
@@ -361,7 +362,7 @@ def profile_provenance(params: AttributionModelParams = AttributionModelParams()
     and which of its figures are used (method, overlap, pooled or by kind)."""
     path = profile_path(params)
     document = load_profile(path)  # a missing or malformed file is refused here, naming it
-    inputs = document.get("inputs") if isinstance(document.get("inputs"), dict) else {}
+    inputs: dict[str, Any] = document["inputs"] if isinstance(document.get("inputs"), dict) else {}
     return {
         "file": path.name,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -380,7 +381,7 @@ def profile_provenance(params: AttributionModelParams = AttributionModelParams()
 # --- scoring -------------------------------------------------------------------------------------
 
 
-def correct_probability(kinds: np.ndarray, quality: np.ndarray) -> np.ndarray:
+def correct_probability(kinds: ArrayLike, quality: ArrayLike) -> np.ndarray:
     """Probability that one judgment is correct, per contributor (step 1 of the model).
 
     ``quality`` is the contributor's own quality for honest and flipper, the operator's for a
@@ -389,7 +390,8 @@ def correct_probability(kinds: np.ndarray, quality: np.ndarray) -> np.ndarray:
     kinds = np.asarray(kinds)
     quality = np.asarray(quality, dtype=np.float64)
     probability = np.where(kinds == Kind.FLIPPER, 1.0 - quality, quality)
-    return np.where(kinds == Kind.LAZY, 0.5, probability)
+    correct: np.ndarray = np.where(kinds == Kind.LAZY, 0.5, probability)
+    return correct
 
 
 def draw_noise(rng: np.random.Generator, size: int | None = None) -> Any:
@@ -410,7 +412,8 @@ def copy_share(duplicates: np.ndarray, figures: AttributionFigures) -> np.ndarra
     m = np.maximum(np.asarray(duplicates, dtype=np.float64), 1.0)
     counts, credit = figures.copy_counts, figures.copy_cluster_credit
     cluster = np.interp(np.log(m), np.log(counts), credit)  # held at the ends
-    return cluster / m
+    share: np.ndarray = cluster / m
+    return share
 
 
 def scores(
@@ -429,7 +432,8 @@ def scores(
     spread = np.sqrt(correct * figures.sd_correct[kinds] ** 2 + wrong * figures.sd_wrong[kinds] ** 2)
     raw = (mean + spread * np.asarray(noise, dtype=np.float64)) * copy_share(duplicates, figures)
     resolution = figures.resolution
-    return np.round(raw / resolution) * resolution
+    rounded: np.ndarray = np.round(raw / resolution) * resolution
+    return rounded
 
 
 def true_contribution(
@@ -444,4 +448,5 @@ def true_contribution(
     p = np.asarray(p_correct, dtype=np.float64)
     per_judgment = p * figures.mean_correct[kinds] + (1.0 - p) * figures.mean_wrong[kinds]
     expected = np.asarray(counts, dtype=np.float64) * per_judgment / np.asarray(duplicates, dtype=np.float64)
-    return np.maximum(expected, 0.0)
+    clipped: np.ndarray = np.maximum(expected, 0.0)
+    return clipped

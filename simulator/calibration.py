@@ -75,7 +75,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 # The economy's default: quality control's too-fast rule is one of the money rules of every policy.
-DEFAULT_TOO_FAST_BPS: int = PolicyParams.__dataclass_fields__["too_fast_bps"].default
+DEFAULT_TOO_FAST_BPS: int = PolicyParams.__dataclass_fields__["too_fast_bps"].default  # type: ignore[assignment]  # a field declared with a default, so never MISSING
 
 
 class LogTable:
@@ -155,7 +155,8 @@ def _others_majority_right(table: LogTable, eligible: np.ndarray, quality: np.nd
     others_logit[np.arange(len(rows)), table.choice[rows]] -= own
     in_majority = others_logit[np.arange(len(rows)), majority]
     log_odds = in_majority - (others_logit.sum(axis=1) - in_majority)
-    return 1.0 / (1.0 + np.exp(-log_odds))
+    probability: np.ndarray = 1.0 / (1.0 + np.exp(-log_odds))
+    return probability
 
 
 # --- fits ------------------------------------------------------------------------------------
@@ -207,12 +208,13 @@ def fit_activity(
     poisson_noise = np.mean(np.maximum(mean_per_day - 1, 0) / (active_days * mean_per_day**2))
     mu = float(logs.mean())
     sigma = math.sqrt(max(float(logs.var()) - poisson_noise, 1e-6))
-    candidates = {}
+    candidates: dict[str, dict[str, Any]] = {}
 
     def simulate(rates: np.ndarray) -> np.ndarray:
         rates = np.maximum(rates, 1.0)
         totals = rng.poisson((rates - 1) * active_days) + active_days
-        return (totals / active_days).ravel()
+        means: np.ndarray = (totals / active_days).ravel()
+        return means
 
     shape = (SIMULATED_REPLICATES, len(mean_per_day))
     lognormal = {"distribution": "lognormal", "mu": mu, "sigma": sigma}

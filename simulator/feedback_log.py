@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSION = 1
 STRENGTHS = ("slightly", "clearly", "much")
@@ -20,12 +21,13 @@ class FeedbackLogError(ValueError):
 
 
 @cache
-def schema() -> dict:
-    return json.loads(resources.files("simulator").joinpath(f"schemas/feedback_log.v{SCHEMA_VERSION}.json").read_text())
+def schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(resources.files("simulator").joinpath(f"schemas/feedback_log.v{SCHEMA_VERSION}.json").read_text())
+    return loaded
 
 
 @cache
-def _validator():
+def _validator() -> Any:
     import jsonschema
 
     return jsonschema.Draft202012Validator(schema())
@@ -36,7 +38,7 @@ _POSITIVE = ("judgment_id", "comparison_id")
 _TEXT = ("annotator", "datanet", "served_at", "submitted_at")
 
 
-def _plainly_valid(row: dict) -> bool:
+def _plainly_valid(row: dict[str, Any]) -> bool:
     """A fast check that accepts exactly the rows the schema accepts in the common case; anything it
     does not accept goes to the full validator, which also says what is wrong."""
     if len(row) != 12 or row.get("schema_version") != SCHEMA_VERSION or type(row.get("schema_version")) is not int:
@@ -56,7 +58,7 @@ def _plainly_valid(row: dict) -> bool:
     return revision is None or type(revision) is int
 
 
-def validation_errors(row: dict) -> list[str]:
+def validation_errors(row: dict[str, Any]) -> list[str]:
     """Every way `row` breaks the schema, as 'field: message' strings (empty when valid)."""
     if _plainly_valid(row):
         return []
@@ -67,7 +69,7 @@ def validation_errors(row: dict) -> list[str]:
     return out
 
 
-def read_feedback_log(path: str | Path) -> Iterator[dict]:
+def read_feedback_log(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yields the rows of a feedback log file, raising `FeedbackLogError` with file and line on the first bad row."""
     path = Path(path)
     with path.open("rb") as handle:

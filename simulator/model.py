@@ -225,7 +225,7 @@ class LedgerloopModel(mesa.Model):
     @property
     def epoch(self) -> int:
         """The epoch being (or last) simulated: Mesa counts steps from 1."""
-        return self.steps - 1
+        return int(self.steps) - 1
 
     @property
     def price(self) -> float:
@@ -314,7 +314,7 @@ class LedgerloopModel(mesa.Model):
         consumers = self.scenario.consumers
         relative_cost = self.price / self.scenario.market.initial_price_usd
         elastic = relative_cost ** (-consumers.price_elasticity)
-        return self.demand_multiplier * min(consumers.max_demand_multiplier, elastic)
+        return float(self.demand_multiplier * min(consumers.max_demand_multiplier, elastic))
 
     def collect_fees(self) -> tuple[int, int]:
         calls = self.consumers.calls(self.demand_factor())
@@ -411,7 +411,7 @@ class LedgerloopModel(mesa.Model):
         stake = self.stakers.stake_total()
         if stake == 0:
             return math.inf if self.staker_income_average > 0 else 0.0
-        return self.staker_income_average * DAYS_PER_YEAR / stake
+        return float(self.staker_income_average * DAYS_PER_YEAR / stake)
 
     def let_contributors_go(self, epoch: int) -> None:
         self.pool.sell_open(self.contributors.leave(epoch, self.price))
@@ -502,10 +502,11 @@ class LedgerloopModel(mesa.Model):
 
     # --- running -----------------------------------------------------------------------------
 
-    def run(self) -> dict[str, list]:
+    def run(self) -> dict[str, list[Any]]:
         """Run every epoch of the scenario; returns the metrics, one list per column."""
         self.run_model()
-        return self.datacollector.model_vars
+        columns: dict[str, list[Any]] = self.datacollector.model_vars
+        return columns
 
     def reward_lorenz(self) -> dict[str, LorenzCurve]:
         """The Lorenz curves of contributors' rewards so far (see :data:`simulator.metrics.LORENZ_GROUPS`)."""

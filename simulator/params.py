@@ -432,7 +432,8 @@ class Scenario:
 
     def to_data(self) -> dict[str, Any]:
         """The scenario as plain JSON-ready data (what a manifest records)."""
-        return _to_data(self)
+        data: dict[str, Any] = _to_data(self)
+        return data
 
     def with_changes(self, **changes: Any) -> Scenario:
         return dataclasses.replace(self, **changes)
@@ -499,7 +500,7 @@ def _convert(hint: Any, raw: Any, where: str) -> Any:
     args = typing.get_args(hint)
     if hint is Dist:
         return Dist.from_data(raw, where=where)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, raw, where)
     if origin is tuple:
         if not isinstance(raw, list | tuple):
@@ -533,7 +534,8 @@ def scenario_part_from_data(cls: type, data: dict[str, Any], where: str) -> Any:
 def scenario_from_data(data: dict[str, Any], *, where: str = "scenario") -> Scenario:
     """A Scenario from plain data (a parsed YAML/JSON file); errors name ``where`` and the field."""
     try:
-        return _build(Scenario, data, where)
+        scenario: Scenario = _build(Scenario, data, where)
+        return scenario
     except ScenarioError as error:
         message = str(error)
         if not message.startswith(where):

@@ -65,6 +65,8 @@ _STATE_TYPES = {
 class ContributorPopulation(mesa.Agent):
     """All contributor accounts, one row each; rows are never reused (leavers keep their row)."""
 
+    model: LedgerloopModel  # set by mesa.Agent; declared so that __getattr__ (the columns) does not answer it
+
     def __init__(self, model: LedgerloopModel, capacity: int = 1024) -> None:
         super().__init__(model)
         self.size = 0
@@ -80,7 +82,8 @@ class ContributorPopulation(mesa.Agent):
     def __getattr__(self, name: str) -> np.ndarray:
         columns = self.__dict__.get("columns")
         if columns is not None and name in columns:
-            return columns[name][: self.size]
+            column: np.ndarray = columns[name][: self.size]
+            return column
         raise AttributeError(name)
 
     # --- arriving ----------------------------------------------------------------------------
@@ -326,7 +329,8 @@ class StakerPopulation(mesa.Agent):
 
     def delegated(self) -> np.ndarray:
         """Stake each staker delegates to back contributors' bonds."""
-        return np.floor(self.stake * self.params.delegated_share).astype(np.int64)
+        delegated: np.ndarray = np.floor(self.stake * self.params.delegated_share).astype(np.int64)
+        return delegated
 
     def lose(self, amount: int) -> None:
         """Take ``amount`` slashed from delegated stake, pro rata to what each delegated."""

@@ -63,6 +63,9 @@ from simulator.economy.evidence import EvidenceRows
 from simulator.economy.fees import FeeSplitParams, split_fee
 from simulator.economy.fields import BASIS_POINTS
 from simulator.economy.policies import (
+    AttributionBondedParams,
+    AttributionEvidenceParams,
+    CappedParams,
     PolicyParams,
     attribution_evidence_settle,
     bond_slashes_array,
@@ -308,10 +311,10 @@ def _scaled_positive_scores(values: np.ndarray, target: float) -> np.ndarray:
     return scaled
 
 
-def _lone_cap(params: PolicyParams, budget: int) -> int | None:
+def _lone_cap(params: CappedParams, budget: int) -> int | None:
     """The most one lone account can be paid under the policy's caps; None if uncapped."""
     cap_bps = params.max_contributor_share_bps
-    if params.name == "attribution_bonded":
+    if isinstance(params, AttributionBondedParams):
         cap_bps = min(cap_bps, params.max_cluster_share_bps)
     return None if cap_bps >= BASIS_POINTS else budget * cap_bps // BASIS_POINTS
 
@@ -346,6 +349,8 @@ def _grouped_policy(
     params: PolicyParams, work: EpochWork, *, budget: int, fees: int, epoch: int
 ) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any], int] | None:
     """The policy on pseudo-accounts; None when the epoch must be settled per account instead."""
+    if not isinstance(params, CappedParams):
+        return None  # a policy this module does not know: settle per account
     name = params.name
     eligible = ~work.flagged & (work.count > 0)
     singles = np.zeros(0, dtype=np.int64)  # rows passed as themselves
@@ -357,7 +362,7 @@ def _grouped_policy(
     elif name in ("attribution", "attribution_bonded"):
         in_cluster = work.cluster >= 0 if name == "attribution_bonded" else np.zeros(len(work), dtype=bool)
         rows = np.flatnonzero(eligible & (work.score > 0) & ~in_cluster)
-        if name == "attribution_bonded" and params.min_bond > 0:
+        if isinstance(params, AttributionBondedParams) and params.min_bond > 0:
             groups = _group_rows(rows, [work.score, work.bond >= params.min_bond])
         else:
             groups = _group_rows(rows, [work.score], sorted_by_keys=work.rows_by_score())
@@ -415,7 +420,7 @@ def _grouped_policy(
                 payouts[single_index[account]] = amount
     grouping = {"pseudo_accounts": groups.count, "single_accounts": int(singles.size)}
     explanation = dict(result.explanation, grouping=grouping)
-    if name == "attribution_bonded":
+    if isinstance(params, AttributionBondedParams):
         # Every row, as per account: harm is relative to the largest |score| of all of them.
         slashes = bond_slashes_array(work.score, work.bond, params.slash_rate_bps)
         explanation["slashed_total"] = int(slashes.sum())
@@ -443,7 +448,7 @@ def _rows_paid(names: list[str], payouts: dict[str, int], size: int) -> np.ndarr
 
 
 def _evidence_policy(
-    params: PolicyParams, work: EpochWork, *, budget: int, fees: int, epoch: int, book: StandingBook
+    params: AttributionEvidenceParams, work: EpochWork, *, budget: int, fees: int, epoch: int, book: StandingBook
 ) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any], int, np.ndarray]:
     """``attribution_evidence`` on every row, with the standing kept in ``book``: the economy's
     own array function, so the integers are those of ``run_policy`` on the same accounts."""
@@ -577,19 +582,19 @@ def settle(
     """
     if mode not in SETTLEMENT_MODES:
         raise ValueError(f"settlement mode {mode!r}: expected one of {', '.join(SETTLEMENT_MODES)}")
-    outcome = None
+    outcome: tuple[np.ndarray, np.ndarray, int, dict[str, Any], int] | None = None
     regrouped = False
     row_weights = None
-    if params.name == "attribution_evidence":
+    if isinstance(params, AttributionEvidenceParams):
         if standing is None:
             raise ValueError(
                 "attribution_evidence remembers each account's standing: pass standing=StandingBook()"
             )
-        *outcome, row_weights = _evidence_policy(
-            params, work, budget=budget, fees=fees, epoch=epoch, book=standing
-        )
+        weighed = _evidence_policy(params, work, budget=budget, fees=fees, epoch=epoch, book=standing)
+        outcome, row_weights = weighed[:5], weighed[5]
     elif params.name == ORACLE:
-        *outcome, row_weights = _oracle_policy(params, work, budget=budget, epoch=epoch)
+        weighed = _oracle_policy(params, work, budget=budget, epoch=epoch)
+        outcome, row_weights = weighed[:5], weighed[5]
     elif mode == GROUPED:
         outcome = _grouped_policy(params, work, budget=budget, fees=fees, epoch=epoch)
         regrouped = outcome is None

@@ -55,7 +55,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def _arrow_type(dtype: str) -> Any:
     return {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "string": pa.string()}[dtype]
 
 
-def _metrics_table(columns: dict[str, list], spec: RunSpec) -> Any:
+def _metrics_table(columns: dict[str, list[Any]], spec: RunSpec) -> Any:
     import pyarrow as pa
 
     epochs = len(columns["epoch"])
@@ -297,6 +297,12 @@ class SweepConfig:
                 simulation_policy_from_dict(variant.name, variant.params)
             except (TypeError, ValueError) as error:
                 raise SweepError(f"sweep {self.name!r}: policy {variant.label!r}: {error}") from None
+
+    @overload
+    def resolve(self, path: str) -> str: ...
+
+    @overload
+    def resolve(self, path: None) -> None: ...
 
     def resolve(self, path: str | None) -> str | None:
         if path is None:

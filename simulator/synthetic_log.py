@@ -142,10 +142,10 @@ def synthetic_log_rows(
         for members in _day_comparisons(
             rng, dict(zip(active.tolist(), counts.tolist(), strict=True)), params.overlap
         ):
-            truth = "a" if rng.random() < 0.5 else "b"
+            better = "a" if rng.random() < 0.5 else "b"
             for annotator in members:
                 right = rng.random() < traits["quality"][annotator]
-                choice = truth if right else ("b" if truth == "a" else "a")
+                choice = better if right else ("b" if better == "a" else "a")
                 if rushed_of[annotator]:
                     spent = int(rng.integers(300, params.too_fast_ms))
                 else:

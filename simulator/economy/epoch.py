@@ -10,10 +10,10 @@ change them after building the inputs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from simulator.economy.fields import (
     all_exactly,
@@ -30,7 +30,8 @@ from simulator.economy.fields import (
 def _require_flagged(value: Any, *, where: str) -> frozenset[str]:
     for account in value:
         require_account_id(account, where=f"{where} member")
-    return value
+    flagged: frozenset[str] = value
+    return flagged
 
 
 def _require_clusters(mapping: Any, *, where: str) -> Mapping[str, str]:
@@ -134,12 +135,12 @@ class EpochInputs:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.flagged, frozenset):
-            if isinstance(self.flagged, str) or not hasattr(self.flagged, "__iter__"):
-                raise TypeError(
-                    f"EpochInputs.flagged: expected a set of account ids, got {type(self.flagged).__name__}"
-                )
-            object.__setattr__(self, "flagged", frozenset(self.flagged))
+        # A caller may pass any iterable of account ids; the annotation is what the field holds after this.
+        given = cast(object, self.flagged)
+        if not isinstance(given, frozenset):
+            if isinstance(given, str) or not isinstance(given, Iterable):
+                raise TypeError(f"EpochInputs.flagged: expected a set of account ids, got {type(given).__name__}")
+            object.__setattr__(self, "flagged", frozenset(given))
         validate_fields(self)
 
 

@@ -95,11 +95,11 @@ def split_fee(
     fee = require_int(fee, where="fee", minimum=0)
     if (attribution_scores is None) == (contributor_weights is None):
         raise TypeError("split_fee: give exactly one of attribution_scores and contributor_weights")
-    if contributor_weights is None:
+    if attribution_scores is not None:  # then contributor_weights is None (checked above)
         require_real_mapping(attribution_scores, where="attribution_scores")
         contributor_accounts = list(attribution_scores)
         weights: Any = attribution_weights(list(attribution_scores.values()))
-    else:
+    elif contributor_weights is not None:
         require_int_mapping(contributor_weights, where="contributor_weights")
         contributor_accounts, weights = list(contributor_weights), list(contributor_weights.values())
     require_int_mapping(stakes, where="stakes")

@@ -81,7 +81,8 @@ def require_real(
         raise ValueError(f"{where}: must be <= {maximum}, got {value!r}")
     if above is not None and value <= above:
         raise ValueError(f"{where}: must be > {above}, got {value!r}")
-    return value
+    number: float | Fraction = value
+    return number
 
 
 def require_text(value: Any, *, where: str) -> str:
@@ -180,7 +181,8 @@ def one_of(choices: Sequence[str]) -> Callable[..., str]:
     def check_choice(value: Any, *, where: str) -> str:
         if value not in choices:
             raise ValueError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
-        return value
+        choice: str = value
+        return choice
 
     return check_choice
 

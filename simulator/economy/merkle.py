@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from simulator.economy.fields import all_exactly, require_account_id, require_int
 
@@ -183,7 +183,8 @@ def proof_problem(proof: Any, expected_root: str | None = None) -> str | None:
         index = require_int(proof["leaf_index"], where="leaf_index", minimum=0, maximum=leaf_count - 1)
         siblings = [bytes.fromhex(s) for s in proof["siblings"]]
         claimed_root = bytes.fromhex(proof["root"])
-        if expected_root is not None and not isinstance(expected_root, str):
+        # Untrusted input: the annotation says what is expected, this says what came.
+        if expected_root is not None and not isinstance(cast(object, expected_root), str):
             return f"the expected root must be hex text, got {type(expected_root).__name__}"
         expected = None if expected_root is None else bytes.fromhex(expected_root.removeprefix("0x"))
     except KeyError as missing:

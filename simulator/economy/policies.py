@@ -225,6 +225,10 @@ class AttributionEvidenceParams(PolicyParams):
     max_contributor_share_bps: int = param(BASIS_POINTS, _CONTRIBUTOR_CAP_HELP, require_bps)
 
 
+# Every policy's parameters the economy defines carry a per-contributor cap.
+CappedParams = VolumeParams | AgreementParams | AttributionParams | AttributionBondedParams | AttributionEvidenceParams
+
+
 # --- weights -------------------------------------------------------------------------------
 
 
@@ -274,7 +278,7 @@ def _cap_clusters(payouts: dict[str, int], clusters: Mapping[str, str], cap: int
 
 
 def _settle(
-    params: PolicyParams,
+    params: CappedParams,
     inputs: EpochInputs,
     accounts: list[str],
     weights: Sequence[int] | np.ndarray,

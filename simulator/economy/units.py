@@ -19,14 +19,14 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from itertools import compress
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from simulator.economy.fields import all_exactly, require_int
 
 OPEN_DECIMALS = 18
-BASE_UNITS_PER_OPEN = 10**OPEN_DECIMALS
+BASE_UNITS_PER_OPEN: int = 10**OPEN_DECIMALS
 
 # int64 holds values below 2**63; the vectorised path is taken only when every product fits.
 _INT64_BITS = 63
@@ -63,9 +63,11 @@ def open_to_base_units(amount: int | str | Decimal) -> int:
     # Exact digit arithmetic: Decimal multiplication would round to the context's 28 digits.
     sign, digits, exponent = amount.as_tuple()
     magnitude = int("".join(map(str, digits)) or "0")
+    if not isinstance(exponent, int):  # 'n', 'N' or 'F': NaN and infinity, refused above
+        raise ValueError(f"OPEN amount {amount!r}: must be a finite number")
     shift = exponent + OPEN_DECIMALS
     if shift >= 0:
-        base_units = magnitude * 10**shift
+        base_units: int = magnitude * 10**shift
     else:
         base_units, dropped = divmod(magnitude, 10**-shift)
         if dropped:
@@ -117,7 +119,7 @@ def _as_integer_weights(weights: Mapping[Key, int | Fraction | Decimal]) -> list
     """Scale exact rational weights to integers with the same ratios (common denominator)."""
     values = list(weights.values())
     if all_exactly(values, int):
-        integers = values
+        integers = cast(list[int], values)  # all_exactly has checked each one
     else:
         rationals = []
         for key, value in weights.items():
@@ -168,6 +170,8 @@ def split_by_integer_weights(
     if spare == 0:
         return [whole * w for w in weight_list]
     vectorised = _spare_shares_vectorised(weight_list, spare, total_weight)
+    shares: list[int]
+    remainders: np.ndarray | list[int]
     if vectorised is not None:
         extra_array, remainders = vectorised
         if (whole * max(weight_list) + total_weight).bit_length() <= _INT64_BITS:

@@ -31,7 +31,7 @@ def quality_units(rates: Sequence[float | Fraction]) -> np.ndarray:
     return np.array([math.floor(rate * QUALITY_SCALE) for rate in rates], dtype=np.int64)
 
 
-def attribution_weights(scores: Sequence[float]) -> np.ndarray:
+def attribution_weights(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     """Attribution scores -> integer weights ``floor(score / best * 2**40)``; 0 where score <= 0."""
     values = np.fromiter(scores, dtype=np.float64, count=len(scores))
     positive = values > 0.0
@@ -39,4 +39,5 @@ def attribution_weights(scores: Sequence[float]) -> np.ndarray:
         return np.zeros(len(values), dtype=np.int64)
     best = values[positive].max()
     ratios = np.where(positive, values, 0.0) / best
-    return np.floor(ratios * ATTRIBUTION_SCALE).astype(np.int64)
+    weights: np.ndarray = np.floor(ratios * ATTRIBUTION_SCALE).astype(np.int64)
+    return weights

@@ -58,7 +58,7 @@ class SweepData:
         """The recorded Lorenz curves of ``group`` as a (runs, len(LORENZ_GRID)) array, runs in run-id
         order; (0, len(LORENZ_GRID)) for a sweep that recorded none."""
         chosen = self._lorenz_rows(group=group, scenario=scenario, policy=policy)
-        if chosen is None:
+        if chosen is None or self.lorenz is None:
             return np.zeros((0, len(LORENZ_GRID)))
         return np.column_stack([self.lorenz[lorenz_column(p)][chosen] for p in LORENZ_GRID]).astype(
             np.float64
@@ -67,7 +67,10 @@ class SweepData:
     def lorenz_value(self, name: str, *, group: str, scenario: str, policy: str) -> np.ndarray:
         """One lorenz.parquet column (``gini``, ``accounts``, ...) per run, in run-id order."""
         chosen = self._lorenz_rows(group=group, scenario=scenario, policy=policy)
-        return np.zeros(0) if chosen is None else self.lorenz[name][chosen].astype(np.float64)
+        if chosen is None or self.lorenz is None:
+            return np.zeros(0)
+        values: np.ndarray = self.lorenz[name][chosen].astype(np.float64)
+        return values
 
     def fairness_value(self, name: str, *, scenario: str, policy: str) -> np.ndarray:
         """One fairness.parquet column per run, in run-id order; empty for a sweep without them."""
