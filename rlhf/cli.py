@@ -166,13 +166,16 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         return evaluate_data(args.model, args.data, split=args.split, device=args.device,
                              batch_size=args.batch_size)
 
-    config_class = RewardTrainingConfig if args.command == "train-reward" else DPOTrainingConfig
-    config = fields_from_namespace(config_class, args, yaml_path=args.config)
     if args.command == "train-reward":
-        from rlhf.reward import reward_train as train
+        from rlhf.reward import reward_train
+
+        result = reward_train(fields_from_namespace(RewardTrainingConfig, args, yaml_path=args.config),
+                              on_progress=_print_progress, resume=args.resume)
     else:
-        from rlhf.dpo import dpo_train as train
-    result = train(config, on_progress=_print_progress, resume=args.resume)
+        from rlhf.dpo import dpo_train
+
+        result = dpo_train(fields_from_namespace(DPOTrainingConfig, args, yaml_path=args.config),
+                           on_progress=_print_progress, resume=args.resume)
     if result.dropped_row_ids:
         print(f"warning: {len(result.dropped_row_ids)} training rows dropped: "
               f"{result.record['dropped_rows']['reason']}; their row_ids are in run.json", file=sys.stderr)

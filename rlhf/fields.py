@@ -27,7 +27,12 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Settings = TypeVar("Settings", bound="DataclassInstance")
 
 
 class ConfigError(ValueError):
@@ -183,8 +188,8 @@ def field_describe(settings_class: type, name: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- YAML and CLI
 
 
-def fields_load(settings_class: type, yaml_path: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None) -> Any:
+def fields_load(settings_class: type[Settings], yaml_path: str | Path | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Settings:
     """Build settings from a YAML file (optional) and then `overrides` (e.g. parsed CLI flags), validated."""
     values: dict[str, Any] = {}
     known = {f.name for f in dataclasses.fields(settings_class)}
@@ -283,8 +288,8 @@ def fields_add_arguments(parser: argparse.ArgumentParser, settings_class: type,
             group.add_argument(*flags, metavar=spec.name.upper(), **common)
 
 
-def fields_from_namespace(settings_class: type, namespace: argparse.Namespace, *, yaml_path: str | None = None,
-                          extra: Mapping[str, Any] | None = None) -> Any:
+def fields_from_namespace(settings_class: type[Settings], namespace: argparse.Namespace, *,
+                          yaml_path: str | None = None, extra: Mapping[str, Any] | None = None) -> Settings:
     """Settings from a YAML file plus the flags that were actually given on the command line."""
     known = {f.name for f in dataclasses.fields(settings_class)}
     overrides = {key: value for key, value in vars(namespace).items() if key in known}

@@ -17,6 +17,7 @@ per-example gradients, projection, cache, TracIn, DataInf), `baselines` (agreeme
 """
 
 from importlib import import_module
+from typing import Any
 
 _EXPORTS = {
     "AttributionSettings": "methods", "RowScores": "methods", "AttributionMethod": "methods",
@@ -27,7 +28,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # Lazy, so that importing the package (the CLI does) loads neither torch nor scipy.
     if name not in _EXPORTS:
         raise AttributeError(f"module 'rlhf.attribution' has no attribute {name!r}")

@@ -71,4 +71,5 @@ def attribute_command(args: argparse.Namespace) -> dict[str, Any]:
     if report["eval"]["comparisons_also_in_training"]:
         print(f"warning: {report['eval']['comparisons_also_in_training']} evaluation comparisons are also training "
               "comparisons; their rows' scores are inflated", file=sys.stderr)
-    return report["contributors"]
+    contributors: dict[str, Any] = report["contributors"]
+    return contributors

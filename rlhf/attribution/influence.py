@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class GradientBlock:
     stop: int
     parameters: int   # entries of the parameter tensor before any projection
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "start": self.start, "stop": self.stop, "parameters": self.parameters}
 
 
@@ -36,7 +37,8 @@ def exact_influence_scores(train_gradients: np.ndarray, eval_gradient: np.ndarra
     from scipy.linalg import cho_factor, cho_solve
 
     direction = cho_solve(cho_factor(hessian), eval_gradient)
-    return train_gradients @ direction / len(train_gradients)
+    scores: np.ndarray = train_gradients @ direction / len(train_gradients)
+    return scores
 
 
 def datainf_scores(train_gradients: np.ndarray, eval_gradient: np.ndarray, blocks: Sequence[GradientBlock], *,
@@ -71,10 +73,10 @@ def spearman(first: Sequence[float], second: Sequence[float]) -> float:
     """Spearman rank correlation (average ranks for ties); nan when either side is constant."""
     from scipy.stats import spearmanr
 
-    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
-    if len(first) < 2 or np.ptp(first) == 0 or np.ptp(second) == 0:
+    left, right = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if len(left) < 2 or np.ptp(left) == 0 or np.ptp(right) == 0:
         return float("nan")
-    return float(spearmanr(first, second).statistic)
+    return float(spearmanr(left, right).statistic)
 
 
 def roc_auc(positive_scores: Sequence[float], negative_scores: Sequence[float]) -> float:

@@ -12,6 +12,7 @@ Modules: `judgments` (data model, codings), `krippendorff` (alpha, pairwise agre
 """
 
 from importlib import import_module
+from typing import Any
 
 _EXPORTS = {
     "Judgment": "judgments", "JudgmentError": "judgments", "JudgmentTable": "judgments",
@@ -32,7 +33,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # Lazy, so that `import rlhf.quality` stays instant for callers that only need one piece.
     if name not in _EXPORTS:
         raise AttributeError(f"module 'rlhf.quality' has no attribute {name!r}")
