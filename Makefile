@@ -32,8 +32,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# Types: strict on the simulator (pyproject.toml's [tool.mypy] says how each part is checked).
-TYPECHECKED ?= simulator
+# Types: strict on simulator/ and rlhf/, lighter on the site's services and selectors (pyproject.toml's
+# [tool.mypy] says how each part is checked). The apps not listed yet: annotation, accounts, core, serving.
+TYPECHECKED ?= simulator rlhf $(foreach app,attribution governance ledger quality training,\
+	feedback_site/$(app)/services.py feedback_site/$(app)/selectors.py)
 typecheck: install
 	$(VENV)/bin/mypy $(TYPECHECKED)
 

@@ -91,7 +91,7 @@ def _store_scores(job: AttributionJob, report: dict, path: Path) -> None:
     """The job's scores, per contributor, and the epoch's attribution through the ledger's
     ``epoch_inputs_record``: the latest recorded model version's set replaces an earlier one whole.
     Contributors the site does not know are listed in the summary, not recorded."""
-    judgments_per = {}
+    judgments_per: dict[str, int] = {}
     for entry in report["judgments"].values():
         judgments_per[entry["contributor"]] = judgments_per.get(entry["contributor"], 0) + 1
     known = {c.pseudonym: c for c in Contributor.objects.filter(pseudonym__in=list(report["contributors"]))}

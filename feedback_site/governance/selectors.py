@@ -90,7 +90,7 @@ class Tally:
 def proposal_tally(*, proposal: Proposal) -> Tally:
     """Recompute the tally from the votes and the ledger: one stake lookup for every staker."""
     stakes = ledger_selectors.stakes_at(at_entry_id=proposal.snapshot_entry_id)
-    totals = {VoteChoice.FOR: 0, VoteChoice.AGAINST: 0, VoteChoice.ABSTAIN: 0}
+    totals: dict[str, int] = {VoteChoice.FOR: 0, VoteChoice.AGAINST: 0, VoteChoice.ABSTAIN: 0}
     votes = current_votes(proposal=proposal)
     for vote in votes:
         totals[vote.choice] += stakes.get(vote.account_key, 0)

@@ -48,7 +48,8 @@ def wallet_key(pseudonym: str) -> str:
 
 def owned_key(kind: str, owner_key: str) -> str:
     """Key of a stake or unbonding account owned by ``owner_key``."""
-    prefix = {AccountKind.STAKER: "stake", AccountKind.UNBONDING: "unbonding"}[kind]
+    prefixes: dict[str, str] = {AccountKind.STAKER: "stake", AccountKind.UNBONDING: "unbonding"}
+    prefix = prefixes[kind]
     return f"{prefix}:{owner_key}"
 
 

@@ -235,7 +235,7 @@ def ledger_genesis(*, schedule: ScheduleParams | None = None) -> bool:
         if head.last_entry_id:
             raise errors.LedgerInconsistent("the ledger has entries but no genesis; run verify_ledger")
         amounts = allocation_amounts(schedule)
-        entries = []
+        entries: list[NewEntry] = []
         for allocation, (key, kind) in GENESIS_ACCOUNTS.items():
             account = system_account(key=key, kind=kind)
             memo: dict[str, Any] = {"allocation": str(allocation)}
@@ -309,7 +309,7 @@ def stake_remove(*, contributor, amount: Any) -> LedgerEntry:
         wallet = _wallet_or_refuse(contributor, what="amount")
         stake = selectors.owned_account(owner=wallet, kind=AccountKind.STAKER)
         staked = selectors.account_balance(account=stake) if stake else 0
-        if staked < amount:
+        if stake is None or staked < amount:
             raise errors.InsufficientStake(
                 f"amount: you have {base_units_to_open(staked)} OPEN staked ({staked} base units); "
                 f"cannot unstake {base_units_to_open(amount)} OPEN ({amount} base units)"
@@ -327,7 +327,7 @@ def stake_withdraw(*, contributor) -> LedgerEntry:
         wallet = _wallet_or_refuse(contributor, what="withdrawal")
         unbonding = selectors.owned_account(owner=wallet, kind=AccountKind.UNBONDING)
         withdrawable, pending = selectors.unbonding_state(unbonding=unbonding, epoch=selectors.epoch_next())
-        if withdrawable <= 0:
+        if unbonding is None or withdrawable <= 0:
             raise errors.NothingToWithdraw(
                 f"nothing can be withdrawn yet: {base_units_to_open(pending)} OPEN is still cooling down"
             )

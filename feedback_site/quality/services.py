@@ -126,7 +126,7 @@ def quality_recompute_request(*, datanet_id: int) -> None:
         state, claimed = QualityState.objects.get_or_create(datanet_id=datanet_id, defaults={"scheduled_at": now})
         if not claimed:
             # Someone else queued it: it runs `delay` after their flag, and picks up what commits before then.
-            _queued_ahead_until[datanet_id] = state.scheduled_at.timestamp() + delay - 1
+            _queued_ahead_until[datanet_id] = (state.scheduled_at or now).timestamp() + delay - 1
             return
     _queued_ahead_until[datanet_id] = now.timestamp() + delay - 1
     transaction.on_commit(lambda: _queue_recompute(datanet_id=datanet_id, delay=delay, flagged_at=now))

@@ -31,8 +31,8 @@ JOB_SETTINGS = ("num_epochs", "max_steps", "learning_rate", "batch_size", "max_l
                 "lora", "save_steps", "device", "beta", "loss_type", "l2", "head_features")
 JOB_CONFIG_CLASSES: dict[str, type[TrainingConfig]] = {
     Method.REWARD: RewardTrainingConfig, Method.REWARD_LINEAR: RewardTrainingConfig, Method.DPO: DPOTrainingConfig}
-_JOB_KIND_WORDS = {Method.REWARD: "reward-model", Method.REWARD_LINEAR: "linear reward-model", Method.DPO: "DPO"}
-METHOD_FAMILIES = {Method.REWARD: ("causal_lm", "encoder"), Method.REWARD_LINEAR: ("encoder",), Method.DPO: ("causal_lm",)}
+_JOB_KIND_WORDS: dict[str, str] = {Method.REWARD: "reward-model", Method.REWARD_LINEAR: "linear reward-model", Method.DPO: "DPO"}
+METHOD_FAMILIES: dict[str, tuple[str, ...]] = {Method.REWARD: ("causal_lm", "encoder"), Method.REWARD_LINEAR: ("encoder",), Method.DPO: ("causal_lm",)}
 PROGRESS_WRITE_SECONDS = 1.0
 
 
