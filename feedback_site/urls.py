@@ -71,5 +71,6 @@ urlpatterns = [
         name="version_attribution_launch",
     ),
     path("", include("feedback_site.ledger.urls")),
+    path("", include("feedback_site.serving.urls")),
     path("", include("feedback_site.governance.urls")),
 ]

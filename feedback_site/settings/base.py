@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "feedback_site.training",
     "feedback_site.attribution",
     "feedback_site.governance",
+    "feedback_site.serving",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +178,9 @@ TRAINING_ARTIFACTS_DIR = Path(os.environ.get("TRAINING_ARTIFACTS_DIR", VAR_DIR /
 TRAINING_HEARTBEAT_STALE_SECONDS = int(os.environ.get("TRAINING_HEARTBEAT_STALE_SECONDS", "120"))
 
 # Quality figures are recomputed this long after the first new judgment (debounce).
+# Serving: what the loaded adapters and whole models may take (bases are not counted), and where they run.
+SERVING_MEMORY_BUDGET_MB = int(os.environ.get("SERVING_MEMORY_BUDGET_MB", "2048"))
+SERVING_DEVICE = os.environ.get("SERVING_DEVICE", "cpu")
 QUALITY_RECOMPUTE_DELAY_SECONDS = int(os.environ.get("QUALITY_RECOMPUTE_DELAY_SECONDS", "30"))
 
 LOGGING = {
