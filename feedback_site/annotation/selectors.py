@@ -118,7 +118,7 @@ def assignment_for_display(*, assignment: Assignment) -> dict:
             cursor.execute(_display_sql(), [assignment.comparison_id])
             texts = cursor.fetchone()
     prompt, text_a, text_b = texts
-    by_side = {Side.A: text_a, Side.B: text_b}
+    by_side: dict[str, str] = {Side.A: text_a, Side.B: text_b}
     return {
         "assignment": assignment,
         "prompt": prompt,

@@ -91,7 +91,7 @@ def datanet_import(
 def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by, skip_invalid: bool) -> ImportBatch:
     problems = list(parsed.problems)
     ids = [p.external_id for p in parsed.prompts]
-    existing = set()
+    existing: set[str] = set()
     for start in range(0, len(ids), 5000):
         existing.update(
             Prompt.objects.filter(datanet=datanet, external_id__in=ids[start : start + 5000]).values_list(
@@ -134,10 +134,10 @@ def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by,
             batch_size=2000,
         )
         comparisons = []
-        cursor = 0
+        offset = 0
         for row, p in zip(prompts, parsed.prompts, strict=True):
-            stored = responses[cursor : cursor + len(p.responses)]
-            cursor += len(p.responses)
+            stored = responses[offset : offset + len(p.responses)]
+            offset += len(p.responses)
             for i, j, reference, gold in p.pairs:
                 comparisons.append(
                     Comparison(
@@ -154,8 +154,8 @@ def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by,
         batch.comparisons_created = len(comparisons)
         batch.save(update_fields=["prompts_created", "comparisons_created"])
     if connection.vendor == "postgresql" and len(comparisons) >= 1000:
-        # A bulk load leaves the planner's statistics stale until autovacuum comes by; with them, the
-        # assignment query sorts the whole queue (~100 ms) instead of walking its index (~0.1 ms).
+        # A bulk load leaves the planner's statistics stale until autovacuum comes by; with stale ones the
+        # assignment query sorts the whole queue instead of walking its index.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE annotation_comparison, annotation_prompt, annotation_response")
     return batch

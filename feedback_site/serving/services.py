@@ -31,7 +31,7 @@ from . import engine, errors
 from .models import InferenceCall, Operation, Publication
 
 MAX_KEY_CHARS = 100
-SERVABLE_KINDS = {Operation.SCORE: ("reward_model",), Operation.GENERATE: ("dpo_policy",)}
+SERVABLE_KINDS: dict[str, tuple[str, ...]] = {Operation.SCORE: ("reward_model",), Operation.GENERATE: ("dpo_policy",)}
 
 
 def call_price() -> int:
