@@ -239,10 +239,7 @@ class ServingPool:
         _require_kind(version, "dpo_policy", "generate")
         if not isinstance(prompt, str) or not prompt:
             raise ServingInputError("prompt", "required, a non-empty string")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ServingInputError("max_tokens", f"an integer >= 1, got {max_tokens!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= MAX_TEMPERATURE:
-            raise ServingInputError("temperature", f"a number in [0, {MAX_TEMPERATURE}], got {temperature!r}")
+        sampling_check(max_tokens, temperature)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ServingInputError("seed", f"an integer >= 0, got {seed!r}")
         started = time.perf_counter()
@@ -264,6 +261,14 @@ class ServingPool:
         new = out[0, ids.shape[1]:]
         return {"text": tokenizer.decode(new, skip_special_tokens=True), "tokens_in": int(ids.shape[1]),
                 "tokens_out": int(new.shape[0]), "loaded": loaded, "seconds": time.perf_counter() - started}
+
+
+def sampling_check(max_tokens: Any, temperature: Any) -> None:
+    """The generation settings every engine accepts: max_tokens >= 1, temperature in [0, MAX_TEMPERATURE]."""
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ServingInputError("max_tokens", f"an integer >= 1, got {max_tokens!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= MAX_TEMPERATURE:
+        raise ServingInputError("temperature", f"a number in [0, {MAX_TEMPERATURE}], got {temperature!r}")
 
 
 def _require_kind(version: ServedVersion, kind: str, operation: str) -> None:

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from rlhf.serving.pool import MAX_TEMPERATURE, ServedVersion, ServingInputError
+from rlhf.serving.pool import ServedVersion, ServingInputError, sampling_check
 
 URL_VARIABLE = "LEDGERLOOP_VLLM_URL"
 
@@ -41,10 +41,7 @@ class VllmEngine:
 
     def generate(self, version: ServedVersion, prompt: str, *, max_tokens: int, temperature: float = 1.0,
                  seed: int = 0) -> dict[str, Any]:
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ServingInputError("max_tokens", f"an integer >= 1, got {max_tokens!r}")
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= MAX_TEMPERATURE:
-            raise ServingInputError("temperature", f"a number in [0, {MAX_TEMPERATURE}], got {temperature!r}")
+        sampling_check(max_tokens, temperature)
         body = {"model": self.served_name(version), "prompt": prompt, "max_tokens": max_tokens,
                 "temperature": float(temperature), "seed": seed}
         request = urllib.request.Request(f"{self.url}/v1/completions", data=json.dumps(body).encode(),
