@@ -6,7 +6,8 @@ from .models import Datanet
 class DatanetForm(forms.ModelForm):
     class Meta:
         model = Datanet
-        fields = ["name", "domain", "guidelines", "overlap", "gold_rate", "max_pending", "lock_minutes"]
+        fields = ["name", "domain", "guidelines", "overlap", "gold_rate", "max_pending", "lock_minutes",
+                  "assignment_strategy", "random_share"]
         widgets = {"guidelines": forms.Textarea(attrs={"rows": 8})}
 
 

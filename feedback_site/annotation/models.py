@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from rlhf import active
+
 
 class Side(models.TextChoices):
     A = "a", "A"
@@ -54,6 +56,20 @@ class Datanet(models.Model):
     lock_minutes = models.PositiveSmallIntegerField(
         default=10, validators=[MinValueValidator(1)], help_text="A served comparison is released after this long."
     )
+    assignment_strategy = models.CharField(
+        max_length=20, choices=[(name, name) for name in active.STRATEGIES], default=active.RANDOM,
+        help_text="Which open comparison a request is served: " + "; ".join(
+            f"{name}: {text}" for name, text in active.STRATEGY_HELP.items()) + ".",
+    )
+    random_share = models.FloatField(
+        default=active.DEFAULT_RANDOM_SHARE,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Under uncertainty: the share of requests still served at random, an unbiased sample for "
+                  "evaluating the reward model.",
+    )
+    # The reward model version whose margins set the comparisons' uncertainty, and when (a scoring job sets both).
+    scored_by = models.CharField(max_length=200, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="datanets", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -115,10 +131,21 @@ class Comparison(models.Model):
     # Submitted judgments (revisions not counted). Kept on the row so that assignment can lock the
     # row and compare against the overlap k without counting judgments.
     judgment_count = models.PositiveIntegerField(default=0)
+    # Its place in the random order (`rlhf.active.shuffle_key` of its texts), and how unsure the Datanet's scoring
+    # reward model is of it (`rlhf.active.pair_uncertainty`; null: not scored, served as the most uncertain).
+    shuffle_key = models.FloatField(default=0.0)
+    uncertainty = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["datanet", "judgment_count", "id"], name="comparison_queue")]
+        # One index per strategy's queue order, so that a request walks its index instead of sorting the queue.
+        indexes = [
+            models.Index(fields=["datanet", "judgment_count", "shuffle_key", "id"], name="comparison_queue_random"),
+            # DESC is NULLS FIRST on PostgreSQL, the order the uncertainty queue reads (SQLite cannot say so in an
+            # index, and sorts its smaller queues either way).
+            models.Index(fields=["datanet", "judgment_count", "-uncertainty", "shuffle_key", "id"],
+                         name="comparison_queue_uncertain"),
+        ]
 
     @property
     def is_gold(self) -> bool:
@@ -134,6 +161,9 @@ class Assignment(models.Model):
     served_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The strategy this request was served by (`rlhf.active.strategy_drawn`): under `uncertainty`, the judgments
+    # of `random` assignments are the unbiased sample.
+    strategy = models.CharField(max_length=20, default=active.RANDOM)
 
     class Meta:
         constraints = [

@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from feedback_site.accounts.services import contributor_for
+from rlhf import active
+from rlhf.active import shuffle_key
 
 from . import errors, judging
 from .importing import ImportProblem, ParseResult, parse_jsonl
@@ -36,6 +38,8 @@ def datanet_create(
     gold_rate: float = 0.0,
     max_pending: int = 5,
     lock_minutes: int = 10,
+    assignment_strategy: str = active.RANDOM,
+    random_share: float = active.DEFAULT_RANDOM_SHARE,
     created_by=None,
 ) -> Datanet:
     name = (name or "").strip()
@@ -50,6 +54,7 @@ def datanet_create(
         raise errors.InvalidInput("gold_rate: must be between 0 and 1")
     if int(max_pending) < 1 or int(lock_minutes) < 1:
         raise errors.InvalidInput("max_pending and lock_minutes must be at least 1")
+    datanet_strategy_check(assignment_strategy=assignment_strategy, random_share=random_share)
     if Datanet.objects.filter(Q(name=name) | Q(slug=slug)).exists():
         raise errors.InvalidInput(f"name: a Datanet named {name!r} already exists")
     return Datanet.objects.create(
@@ -61,8 +66,34 @@ def datanet_create(
         gold_rate=gold_rate,
         max_pending=max_pending,
         lock_minutes=lock_minutes,
+        assignment_strategy=assignment_strategy,
+        random_share=random_share,
         created_by=created_by,
     )
+
+
+def datanet_strategy_check(*, assignment_strategy: str, random_share) -> None:
+    """InvalidInput naming the field where a Datanet's assignment strategy or its random share is not one
+    `rlhf.active` serves."""
+    if assignment_strategy not in active.STRATEGIES:
+        raise errors.InvalidInput(
+            f"assignment_strategy: must be one of {', '.join(active.STRATEGIES)} (got {assignment_strategy!r})")
+    try:
+        share = float(random_share)
+    except (TypeError, ValueError):
+        raise errors.InvalidInput(f"random_share: must be a number between 0 and 1 (got {random_share!r})") from None
+    if not 0.0 <= share <= 1.0:
+        raise errors.InvalidInput(f"random_share: must be between 0 and 1 (got {random_share!r})")
+
+
+def datanet_strategy_set(*, datanet: Datanet, assignment_strategy: str, random_share=None) -> Datanet:
+    """Changes how the Datanet's queue is ordered from the next request on (assignments already served keep the
+    strategy they were served by)."""
+    random_share = datanet.random_share if random_share is None else random_share
+    datanet_strategy_check(assignment_strategy=assignment_strategy, random_share=random_share)
+    datanet.assignment_strategy, datanet.random_share = assignment_strategy, float(random_share)
+    datanet.save(update_fields=["assignment_strategy", "random_share"])
+    return datanet
 
 
 def datanet_member_add(*, datanet: Datanet, user) -> None:
@@ -147,6 +178,7 @@ def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by,
                         response_b=stored[j],
                         reference_choice=reference,
                         gold_choice=gold,
+                        shuffle_key=shuffle_key(row.text, stored[i].text, stored[j].text),
                     )
                 )
         Comparison.objects.bulk_create(comparisons, batch_size=2000)

@@ -7,7 +7,7 @@ from feedback_site.annotation.models import Comparison, Datanet, Judgment, Snaps
 def test_import_datanet_creates_the_datanet_and_says_so(db, hh_sample_path, capsys):
     call_command("import_datanet", str(hh_sample_path), "--datanet", "harmless")
     out = capsys.readouterr().out
-    assert "Created Datanet 'harmless' (domain='', overlap=3, gold_rate=0.0, max_pending=5, lock_minutes=10)" in out
+    assert "Created Datanet 'harmless' (domain='', overlap=3, gold_rate=0.0, max_pending=5, lock_minutes=10, assignment_strategy='random', random_share=0.2)" in out
     assert f"{Comparison.objects.count()} comparisons" in out and Comparison.objects.count() > 100
 
 

@@ -46,6 +46,10 @@ def test_fresh_and_upgraded_databases_hold_the_current_files_functions():
     assert len(fresh) == len(by_name(fresh)), "one function per name: no version's leftover beside its successor"
     assert by_name(fresh) == functions_in(*current().values())
 
+    call_command("migrate", "annotation", "0006", verbosity=0)  # back to v2, with v1's functions v2 did not change
+    as_of_v2 = {**functions_in(sql_files("v1", *VERSIONS["v1"])), **functions_in(sql_files("v2", *VERSIONS["v2"]))}
+    assert by_name(functions_in_database()) == as_of_v2 != by_name(fresh)
+
     call_command("migrate", "annotation", "0005", verbosity=0)  # back to what migrations 0003 and 0004 made
     before = functions_in_database()
     assert by_name(before) == functions_in(sql_files("v1", *VERSIONS["v1"])) != by_name(fresh)

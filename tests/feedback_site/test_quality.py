@@ -55,7 +55,9 @@ def test_simulated_population_through_the_site_is_measured_against_its_truth(har
 
 
 def test_reliability_weighted_export_and_exclusions_are_recorded(harmless, engineer, capsys):
-    call_command("simulate_annotators", "harmless", "--annotators", "6", "--mix", "honest=0.5,flip=0.5", "--seed", "2")
+    # Honest people in the majority: with as many flippers as honest ones, which of the two a Dawid-Skene fit
+    # without gold takes for the truth depends on who happened to judge what (seeds 0-4 give 0.87-0.92 here).
+    call_command("simulate_annotators", "harmless", "--annotators", "10", "--mix", "honest=0.8,flip=0.2", "--seed", "2")
     people = last_json(capsys)
     flipper = next(p for p, v in people.items() if v["kind"] == "flip")
     quality.exclusion_add(datanet=harmless, pseudonym=flipper, reason="flips labels", by=engineer)
@@ -72,7 +74,7 @@ def test_reliability_weighted_export_and_exclusions_are_recorded(harmless, engin
     reference = dict(Comparison.objects.filter(datanet=harmless).values_list("id", "reference_choice"))
     texts = {c.id: c.response_a.text for c in Comparison.objects.select_related("response_a")}
     agree = sum((r["chosen"] == texts[r["comparison_id"]]) == (reference[r["comparison_id"]] == "a") for r in rows)
-    assert agree / len(rows) > 0.7
+    assert agree / len(rows) > 0.8
     exclusion = harmless.exclusions.get()
     quality.exclusion_revoke(exclusion=exclusion, by=engineer)
     assert services.snapshot_create(datanet=harmless).metadata["excluded_contributors"] == []

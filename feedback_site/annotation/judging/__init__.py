@@ -15,6 +15,8 @@ Where each rule lives:
 - what a judgment may say, the draws, the gold decision, how a choice is stored: `rules.py`;
 - what each refusal answers: `outcomes.py`, read by both backends, which name their outcomes alike;
 - who may be served what: `orm.comparisons_open`, and its SQL twin `annotation_comparisons_open`;
+- in what order (the Datanet's assignment strategy): `rlhf.active`, read by `rules`, `orm.queue_order` and its SQL
+  twins `annotation_strategy_drawn` and the scans of `annotation_assign_next`;
 - who may use a token for a role: `accounts.authentication.token_outcome`, SQL twin `annotation_token_user`.
 
 A rule that PostgreSQL runs in SQL for speed has a Python twin that SQLite runs; each pair names the other
@@ -53,8 +55,9 @@ def assignment_next(
     """Serves the annotator a comparison to judge, locked for them, or None when nothing is left for them.
 
     With `resume`, a live assignment the annotator already holds in this Datanet is served again
-    (a reload shows the same comparison). Least-judged comparisons first; gold items first at the
-    Datanet's gold rate. Never the same comparison twice to one person, and never more than k
+    (a reload shows the same comparison). Least-judged comparisons first, then in the order of the strategy
+    the request is drawn (`rlhf.active`: random, or the most uncertain first, recorded on the assignment); gold
+    items first at the Datanet's gold rate. Never the same comparison twice to one person, and never more than k
     judgments plus live locks per comparison, however many annotators ask at once: the chosen
     comparison row is locked (SKIP LOCKED on PostgreSQL; SQLite serialises writers) and the count
     is checked again under that lock before the assignment is written. `rng` draws the gold decision

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, F, OuterRef, QuerySet, Subquery, Val
 from django.db.models.functions import Coalesce
 
 from feedback_site.accounts.authentication import token_user
+from rlhf import active
 
 from ..models import Assignment, Comparison, Datanet, Judgment
 from . import outcomes, rules
@@ -57,20 +58,32 @@ def assignment_next(*, annotator, datanet: Datanet, now, resume: bool, draws: Dr
     if len(live) >= datanet.max_pending:
         outcomes.refuse_serving("too_many_pending", live=len(live), datanet=lambda: datanet)
     first = rules.gold_first(gold_rate=datanet.gold_rate, draw=draws.gold)
+    strategy = active.strategy_drawn(datanet.assignment_strategy, random_share=datanet.random_share,
+                                     draw=draws.strategy)
     for gold in (first, not first):
-        assignment = _assign_one(annotator=annotator, datanet=datanet, now=now, gold=gold, shown_left=draws.shown_left)
+        assignment = _assign_one(annotator=annotator, datanet=datanet, now=now, gold=gold, shown_left=draws.shown_left,
+                                 strategy=strategy)
         if assignment is not None:
             return assignment
     return None
 
 
-def _assign_one(*, annotator, datanet, now, gold: bool, shown_left: str) -> Assignment | None:
+def queue_order(strategy: str) -> tuple:
+    """The order a request drawn as `strategy` is served in: least-judged first, then by shuffle key (random) or by
+    uncertainty, not scored first (uncertainty). As `rlhf.active.next_pick`; twin: annotation_assign_next's two
+    scans. Each order has its index (`Comparison.Meta.indexes`)."""
+    if strategy == active.UNCERTAINTY:
+        return ("judgment_count", F("uncertainty").desc(nulls_first=True), "shuffle_key", "id")
+    return ("judgment_count", "shuffle_key", "id")
+
+
+def _assign_one(*, annotator, datanet, now, gold: bool, shown_left: str, strategy: str) -> Assignment | None:
     open_here = comparisons_open(annotator=annotator, datanet=datanet, now=now)
     open_here = open_here.exclude(gold_choice="") if gold else open_here.filter(gold_choice="")
     for _attempt in range(8):
         with transaction.atomic():
             picked = list(
-                open_here.order_by("judgment_count", "id")
+                open_here.order_by(*queue_order(strategy))
                 .select_for_update(skip_locked=True, of=("self",))
                 .values_list("pk", "judgment_count")[:1]
             )
@@ -90,6 +103,7 @@ def _assign_one(*, annotator, datanet, now, gold: bool, shown_left: str) -> Assi
                         shown_left=shown_left,
                         served_at=now,
                         expires_at=now + timedelta(minutes=datanet.lock_minutes),
+                        strategy=strategy,
                     )
             except IntegrityError:
                 continue  # the same annotator asked twice at once: the other request won

@@ -1,4 +1,4 @@
-"""The judging backend for PostgreSQL: each request is one call of a function of `sql/v2/judging.sql`,
+"""The judging backend for PostgreSQL: each request is one call of a function of `sql/` (its newest version),
 which does the reads, the locks and the writes in one round trip (most of what a judgment cost under load
 was round trips, benchmarks/bench_load.py). What is not about rows stays in Python: validating the input,
 drawing, turning a status into its error."""
@@ -24,8 +24,9 @@ BUSY_PAUSE_SECONDS = 0.002
 def assignment_next(*, annotator, datanet: Datanet, now, resume: bool, draws: Draws) -> Assignment | None:
     row = _busy_retried(
         "SELECT * FROM annotation_assign_next(%s::integer, %s::bigint, %s::timestamptz, %s, %s::double precision,"
-        " %s::varchar)",
-        [annotator.pk, datanet.pk, now, resume, draws.gold, draws.shown_left], who=annotator.pk, where=datanet.pk)
+        " %s::varchar, %s::double precision)",
+        [annotator.pk, datanet.pk, now, resume, draws.gold, draws.shown_left, draws.strategy], who=annotator.pk,
+        where=datanet.pk)
     return _served(row, annotator_id=annotator.pk, annotator=annotator, datanet=lambda: datanet)
 
 
@@ -33,8 +34,8 @@ def assignment_next_with_token(*, token: str, role: str, datanet_slug: str, now,
                                draws: Draws) -> Assignment | None:
     row = _busy_retried(
         "SELECT * FROM annotation_token_assign_next(%s::varchar, %s::varchar, %s::varchar, %s::timestamptz, %s,"
-        " %s::double precision, %s::varchar)",
-        [token, role, datanet_slug, now, resume, draws.gold, draws.shown_left],
+        " %s::double precision, %s::varchar, %s::double precision)",
+        [token, role, datanet_slug, now, resume, draws.gold, draws.shown_left, draws.strategy],
         who="a token", where=datanet_slug, status_at=3)
     auth, user_id, datanet_id = row[:3]
     refuse_token(auth, role)
@@ -67,12 +68,13 @@ def _busy_retried(sql: str, params: list, *, who, where, status_at: int = 0) -> 
 def _served(row, *, annotator_id, annotator, datanet) -> Assignment | None:
     """The Assignment an assignment function's row describes, or the error it reports (`datanet()` gives the
     Datanet for the messages; None: nothing left, or still busy)."""
-    status, live, assignment_id, comparison_id, left_side, served_at, expires_at, *texts = row
+    status, live, assignment_id, comparison_id, left_side, served_at, expires_at, strategy, *texts = row
     outcomes.refuse_serving(status, live=live, datanet=datanet)
     if status in ("none", "busy"):
         return None
     assignment = Assignment(id=assignment_id, comparison_id=comparison_id, annotator_id=annotator_id,
-                            shown_left=left_side, served_at=served_at, expires_at=expires_at, submitted_at=None)
+                            shown_left=left_side, served_at=served_at, expires_at=expires_at, submitted_at=None,
+                            strategy=strategy)
     if annotator is not None:
         assignment.annotator = annotator
     assignment._state.adding, assignment._state.db = False, connection.alias

@@ -1,7 +1,7 @@
-"""The judging rules that touch no row: what a judgment may say, the two draws of a request, the gold
-decision, and how a choice shown on screen is stored. Pure functions, read by both backends; where the
-PostgreSQL functions need one of them (the gold decision), their twin in `sql/v2/judging.sql` says so and
-the same tests run both."""
+"""The judging rules that touch no row: what a judgment may say, the three draws of a request, the gold
+decision, the strategy a request is served by (`rlhf.active.strategy_drawn`), and how a choice shown on screen is
+stored. Pure functions, read by both backends; where the PostgreSQL functions need one of them (the gold decision,
+the strategy), their twin in `sql/` says so and the same tests run both."""
 
 import random
 from dataclasses import dataclass
@@ -20,17 +20,20 @@ CHOICE_SHOWN = ("A", "B", "tie", "both_bad")
 @dataclass(frozen=True)
 class Draws:
     """The chance in one request for a comparison, drawn before the backend runs: `gold` (uniform in
-    [0, 1)) decides whether gold items come first, `shown_left` which response is shown on the left."""
+    [0, 1)) decides whether gold items come first, `shown_left` which response is shown on the left, `strategy`
+    (uniform in [0, 1)) whether a request under the uncertainty strategy is one of its random share."""
 
     gold: float
     shown_left: str
+    strategy: float
 
 
 def draws_from(rng: random.Random | None) -> Draws:
-    """Both draws, in this order, on every path and backend: a seeded `rng` serves the same sequence
-    whichever database runs it."""
+    """The three draws, in this order, on every path and backend: a seeded `rng` serves the same sequence
+    whichever database runs it (the strategy's draw comes last, so a seed still gives the gold and side draws it
+    gave before strategies existed)."""
     rng = rng or random
-    return Draws(gold=rng.random(), shown_left=rng.choice((Side.A, Side.B)))
+    return Draws(gold=rng.random(), shown_left=rng.choice((Side.A, Side.B)), strategy=rng.random())
 
 
 def gold_first(*, gold_rate: float, draw: float) -> bool:

@@ -11,6 +11,7 @@ HERE = Path(__file__).resolve().parent
 VERSIONS = {
     "v1": ("comparison_texts", "assign_next", "submit", "token_user", "token_assign_next", "token_submit"),
     "v2": ("gold_first", "comparisons_open", "assign_next", "token_assign_next"),
+    "v3": ("strategy_drawn", "comparisons_open", "assign_next", "token_assign_next"),
 }
 
 
