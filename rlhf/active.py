@@ -38,14 +38,20 @@ def pair_uncertainty(margins: Sequence[float] | np.ndarray) -> np.ndarray:
     with p = sigmoid(margin) the model's probability that a is preferred. 1 at a coin flip, towards 0 when sure
     either way; the order it gives is the order of |margin| reversed, so the scale of the scores does not matter."""
     margins = np.asarray(margins, dtype=np.float64)
-    return 1.0 - np.abs(np.tanh(margins / 2.0))  # |2 sigmoid(m) - 1| = |tanh(m / 2)|, without overflow
+    # 1 - |2 sigmoid(m) - 1| = 2 sigmoid(-|m|), computed without overflow; unlike 1 - |tanh(m / 2)|, which rounds
+    # to 0 beyond |m| ~ 37, it keeps the order of sure pairs up to |m| ~ 700.
+    with np.errstate(invalid="ignore"):  # a NaN margin (not scored) stays NaN, which is no error
+        uncertainty: np.ndarray = 2.0 * np.exp(-np.logaddexp(0.0, np.abs(margins)))
+    return uncertainty
 
 
 def strategy_drawn(strategy: str, *, random_share: float, draw: float) -> str:
     """The strategy one request is served by, from the Datanet's setting and the request's uniform draw in [0, 1)
     (twin: annotation_strategy_drawn in SQL)."""
     if strategy not in STRATEGIES:
-        raise ValueError(f"assignment strategy: must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
+        raise ValueError(f"assignment_strategy: must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
+    if not 0.0 <= random_share <= 1.0:
+        raise ValueError(f"random_share: must be between 0 and 1 (got {random_share!r})")
     if strategy == UNCERTAINTY and draw >= random_share:
         return UNCERTAINTY
     return RANDOM
@@ -63,6 +69,9 @@ def next_pick(strategy: str, *, open_mask: np.ndarray, keys: np.ndarray, uncerta
     under `random`, the highest uncertainty (ties by shuffle key; NaN, not scored, first) under `uncertainty`.
     The judging path orders its SQL and ORM queries the same way; the benchmark calls this. Raises ValueError when
     nothing is open."""
+    if not len(open_mask) == len(keys) == len(uncertainty):
+        raise ValueError(f"open_mask, keys and uncertainty must be one entry per comparison, got lengths "
+                         f"{len(open_mask)}, {len(keys)} and {len(uncertainty)}")
     candidates = np.flatnonzero(open_mask)
     if candidates.size == 0:
         raise ValueError("no comparison is open")
