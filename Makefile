@@ -41,7 +41,7 @@ typecheck: install
 
 # Benchmarks, by hand: `make bench-load` (needs DATABASE_URL=postgres://...), bench-export, bench-quality,
 # bench-reward_models, bench-attribution, bench-policy_math, bench-settlement, bench-simulator, bench-report, bench-fair_pay,
-# bench-score_signs.
+# bench-score_signs, bench-active_selection.
 bench-%: install
 	$(PY) benchmarks/bench_$*.py
 
