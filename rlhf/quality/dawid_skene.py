@@ -15,14 +15,17 @@ EM algorithm", Applied Statistics 28(1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
+from rlhf.arrays import Bools, Floats, Ints
 from rlhf.quality.judgments import (
     CHOICES,
     DEFAULT_CODING,
+    GoldAnswers,
+    Judgments,
     JudgmentTable,
     coding_categories,
     gold_choice_codes,
@@ -42,7 +45,7 @@ class DawidSkeneConfig:
         "help": "Dirichlet smoothing added to every confusion-matrix cell, so that an annotator with few "
                 "judgments is not estimated as perfect (or perfectly wrong) and no probability is exactly 0."})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) \
                 or self.max_iterations < 1:
             raise ValueError(f"max_iterations must be a positive integer, got {self.max_iterations!r}")
@@ -57,18 +60,19 @@ class DawidSkeneFit:
     """The fitted model as arrays indexed like the `JudgmentTable` it came from (used by the other estimators)."""
 
     categories: tuple[str, ...]
-    posteriors: np.ndarray            # comparisons x categories
-    confusion: np.ndarray             # annotators x true x reported
-    class_priors: np.ndarray          # categories
-    informative_judgments: np.ndarray  # per annotator: coded judgments on comparisons with other evidence
-    judged: np.ndarray                # per comparison: has at least one coded judgment or gold
+    posteriors: Floats                # comparisons x categories
+    confusion: Floats                 # annotators x true x reported
+    class_priors: Floats              # categories
+    informative_judgments: Ints       # per annotator: coded judgments on comparisons with other evidence
+    judged: Bools                     # per comparison: has at least one coded judgment or gold
     iterations: int
     converged: bool
 
     @property
-    def reliability(self) -> np.ndarray:
+    def reliability(self) -> Floats:
         diagonal = np.diagonal(self.confusion, axis1=1, axis2=2)
-        return diagonal @ self.class_priors
+        reliability: Floats = diagonal @ self.class_priors
+        return reliability
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class DawidSkeneResult:
     converged: bool
 
 
-def gold_values(table: JudgmentTable, gold: Mapping | None, coding: str) -> np.ndarray:
+def gold_values(table: JudgmentTable, gold: GoldAnswers | None, coding: str) -> Ints:
     """Per comparison, the index of its gold answer among the coding's categories, or -1.
 
     Gold answers the coding leaves out (a "tie" under coding "a_b") are not clamped.
@@ -108,7 +112,7 @@ def gold_values(table: JudgmentTable, gold: Mapping | None, coding: str) -> np.n
     return to_value[gold_choice_codes(table, gold)]   # -1 (no gold) picks the trailing -1
 
 
-def dawid_skene_fit(table: JudgmentTable, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
+def dawid_skene_fit(table: JudgmentTable, gold: GoldAnswers | None = None, *, coding: str = DEFAULT_CODING,
                     config: DawidSkeneConfig | None = None) -> DawidSkeneFit:
     """Fit Dawid-Skene on a validated table (arrays out); `dawid_skene_estimate` wraps this for plain-data callers."""
     config = config or DawidSkeneConfig()
@@ -157,15 +161,17 @@ def dawid_skene_fit(table: JudgmentTable, gold: Mapping | None = None, *, coding
     return DawidSkeneFit(categories, posteriors, confusion, priors, informative, judged, iterations, converged)
 
 
-def _confusion_from_counts(counts: np.ndarray, n_annotators: int, n_categories: int,
-                           pseudo_count: float) -> np.ndarray:
+def _confusion_from_counts(counts: Floats, n_annotators: int, n_categories: int,
+                           pseudo_count: float) -> Floats:
     """(annotator*reported, true) expected counts -> annotator x true x reported probabilities, rows summing to 1."""
     by_reported = counts.reshape(n_annotators, n_categories, n_categories)   # annotator, reported, true
     smoothed = by_reported.transpose(0, 2, 1) + pseudo_count
-    return smoothed / smoothed.sum(axis=2, keepdims=True)
+    confusion: Floats = smoothed / smoothed.sum(axis=2, keepdims=True)
+    return confusion
 
 
-def _informative_judgments(items, annotators, votes, is_gold, n_annotators) -> np.ndarray:
+def _informative_judgments(items: Ints, annotators: Ints, votes: Floats, is_gold: Bools,
+                           n_annotators: int) -> Ints:
     """Per annotator, coded judgments on comparisons that also have gold or someone else's judgment.
 
     Only those say anything about the annotator's error rates; with none, the confusion matrix is the prior alone.
@@ -174,7 +180,7 @@ def _informative_judgments(items, annotators, votes, is_gold, n_annotators) -> n
     return np.bincount(annotators[informative], minlength=n_annotators).astype(np.int64)
 
 
-def dawid_skene_estimate(judgments, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
+def dawid_skene_estimate(judgments: Judgments, gold: GoldAnswers | None = None, *, coding: str = DEFAULT_CODING,
                 config: DawidSkeneConfig | None = None) -> DawidSkeneResult:
     """Estimate each annotator's reliability and each comparison's true value (plain data in and out).
 
@@ -215,7 +221,7 @@ class MajorityLabel:
     tied: bool             # the top count was shared and `label` was drawn among the tied values
 
 
-def majority_vote(judgments, *, coding: str = DEFAULT_CODING, seed: int = 0) -> dict[str, MajorityLabel]:
+def majority_vote(judgments: Judgments, *, coding: str = DEFAULT_CODING, seed: int = 0) -> dict[str, MajorityLabel]:
     """The most frequent coded value of each comparison; ties between top values broken at random (seeded)."""
     table = judgment_table(judgments)
     categories = coding_categories(coding)
@@ -230,10 +236,10 @@ def majority_vote(judgments, *, coding: str = DEFAULT_CODING, seed: int = 0) -> 
         for index, comparison_id in enumerate(table.comparison_ids)}
 
 
-def majority_labels(counts: np.ndarray, *, seed: int) -> np.ndarray:
+def majority_labels(counts: npt.ArrayLike, *, seed: int) -> Ints:
     """Index of the top value per row of a counts matrix (-1 for an empty row), random among tied tops."""
     rng = np.random.default_rng(seed)
-    counts = np.asarray(counts, dtype=np.float64)
-    is_top = counts == counts.max(axis=1, keepdims=True, initial=0)
-    labels = np.argmax(np.where(is_top, rng.random(counts.shape), -1.0), axis=1)
-    return np.where(counts.sum(axis=1) > 0, labels, -1)
+    matrix = np.asarray(counts, dtype=np.float64)
+    is_top = matrix == matrix.max(axis=1, keepdims=True, initial=0)
+    labels = np.argmax(np.where(is_top, rng.random(matrix.shape), -1.0), axis=1)
+    return np.where(matrix.sum(axis=1) > 0, labels, -1)

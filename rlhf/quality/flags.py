@@ -49,7 +49,7 @@ class FlagThresholds:
         "help": "Position bias and straight-lining also need a binomial test p-value at most this (small, "
                 "because many annotators are tested at once)."})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("min_judgments", "min_gold_judgments"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -66,7 +66,7 @@ class FlagThresholds:
     def help(cls) -> dict[str, str]:
         return {f.name: f.metadata["help"] for f in fields(cls)}
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
@@ -85,7 +85,7 @@ class FlagOutcome:
     def codes(self) -> tuple[str, ...]:
         return tuple(flag.code for flag in self.flags)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, list[dict[str, str]]]:
         return {"flags": [asdict(f) for f in self.flags], "not_checked": [asdict(f) for f in self.not_checked]}
 
 
@@ -101,7 +101,7 @@ def _too_fast(signals: AnnotatorSignals, thresholds: FlagThresholds) -> tuple[bo
     speed, n = signals.speed, signals.n_judgments
     if n < thresholds.min_judgments:
         return None, f"only {n} judgments; speed is checked from {thresholds.min_judgments}"
-    if speed.ratio is None:
+    if speed.ratio is None or speed.median_ms is None or speed.datanet_median_ms is None:
         return None, speed.reason or "speed is not computable"
     return speed.ratio <= thresholds.too_fast_ratio, (
         f"median {_seconds(speed.median_ms)} per judgment over {n} judgments, {speed.ratio:.2f} times the "
@@ -110,7 +110,7 @@ def _too_fast(signals: AnnotatorSignals, thresholds: FlagThresholds) -> tuple[bo
 
 def _position_bias(signals: AnnotatorSignals, thresholds: FlagThresholds) -> tuple[bool | None, str]:
     bias = signals.position
-    if bias.left_rate is None:
+    if bias.left_rate is None or bias.expected_left_rate is None or bias.p_value is None:
         return None, bias.reason or "position bias is not computable"
     if bias.n_side_judgments < thresholds.min_judgments:
         return None, (f"only {bias.n_side_judgments} judgments picked a side; position bias is checked from "
@@ -127,7 +127,7 @@ def _straight_lining(signals: AnnotatorSignals, thresholds: FlagThresholds) -> t
     straight, n = signals.straight_lining, signals.n_judgments
     if n < thresholds.min_judgments:
         return None, f"only {n} judgments; straight-lining is checked from {thresholds.min_judgments}"
-    if straight.top_share is None:
+    if straight.top_share is None or straight.expected_share is None or straight.p_value is None:
         return None, straight.reason or "straight-lining is not computable"
     flagged = (straight.top_share >= thresholds.straight_lining_share
                and straight.top_share - straight.expected_share >= thresholds.straight_lining_excess

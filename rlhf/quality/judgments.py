@@ -19,11 +19,13 @@ more than once keeps only the last judgment in input order (an edit is a new rev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, TypeAlias, cast
 
 import numpy as np
+
+from rlhf.arrays import Bools, Ints
 
 CHOICES = ("a", "b", "tie", "both_bad")
 SIDES = ("a", "b")
@@ -45,6 +47,13 @@ CODING_HELP = {
     "a_b_tie_both_bad": "a, b, tie and both_bad are four nominal values.",
     "a_b": "only a and b count; tie and both_bad judgments are left out (strict preferences only).",
 }
+
+
+# Gold answers, comparison id -> "a" / "b" / "tie": the ids are strings or integers as the judgments' are, and
+# each answer is checked where it is read (gold_choice_codes).
+GoldAnswers: TypeAlias = Mapping[str, object] | Mapping[int, object]
+# A reason for refusing a field (its name, then the problem); it raises.
+_Fail: TypeAlias = Callable[[str, str], NoReturn]
 
 
 class JudgmentError(ValueError):
@@ -77,19 +86,19 @@ class JudgmentTable:
 
     comparison_ids: tuple[str, ...]
     annotator_ids: tuple[str, ...]
-    comparison: np.ndarray
-    annotator: np.ndarray
-    choice: np.ndarray
-    strength: np.ndarray
-    left_is_b: np.ndarray
-    time_spent_ms: np.ndarray
+    comparison: Ints
+    annotator: Ints
+    choice: Ints
+    strength: Ints
+    left_is_b: Bools
+    time_spent_ms: Ints
     revisions_replaced: int
 
     @property
     def size(self) -> int:
         return int(self.choice.shape[0])
 
-    def coded(self, coding: str) -> tuple[np.ndarray, np.ndarray]:
+    def coded(self, coding: str) -> tuple[Bools, Ints]:
         """(mask of judgments the coding keeps, their value index into `CODINGS[coding]`)."""
         categories = coding_categories(coding)
         to_value = np.full(len(CHOICES), -1, dtype=np.int64)
@@ -100,6 +109,10 @@ class JudgmentTable:
         return keep, values[keep]
 
 
+# What the estimators take: judgments as `Judgment`s or plain mappings (validated by judgment_table), or a table.
+Judgments: TypeAlias = Iterable[Mapping[str, Any] | Judgment] | JudgmentTable
+
+
 def coding_categories(coding: str) -> tuple[str, ...]:
     try:
         return CODINGS[coding]
@@ -107,7 +120,7 @@ def coding_categories(coding: str) -> tuple[str, ...]:
         raise ValueError(f"coding {coding!r} is unknown; use one of {', '.join(CODINGS)}") from None
 
 
-def _identifier(value: Any, field: str, fail) -> str:
+def _identifier(value: Any, field: str, fail: _Fail) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         fail(field, f"must be a string or an integer, got {type(value).__name__} {value!r}")
     text = str(value)
@@ -116,7 +129,7 @@ def _identifier(value: Any, field: str, fail) -> str:
     return text
 
 
-def _member(value: Any, allowed: tuple, field: str, fail) -> Any:
+def _member(value: Any, allowed: tuple[object, ...], field: str, fail: _Fail) -> Any:
     if isinstance(value, bool) or value not in allowed:
         fail(field, f"is {value!r}; expected one of {', '.join(map(repr, allowed))}")
     return value
@@ -130,7 +143,7 @@ def judgment_from_record(record: Mapping[str, Any] | Judgment, *, position: int 
         raise JudgmentError(f"judgment {position}: expected a mapping with judgment fields, got "
                             f"{type(record).__name__}")
 
-    def fail(field: str, problem: str):
+    def fail(field: str, problem: str) -> NoReturn:
         ids = f" (comparison {record.get('comparison_id')!r}, annotator {record.get('annotator_id')!r})"
         raise JudgmentError(f"judgment {position}{ids}, field '{field}': {problem}")
 
@@ -151,16 +164,17 @@ def judgment_from_record(record: Mapping[str, Any] | Judgment, *, position: int 
 
 
 _CHOICE_INDEX = {choice: index for index, choice in enumerate(CHOICES)}
+# One judgment's columns: comparison id, annotator id, choice index, strength, b shown left, time spent (ms).
+_Row: TypeAlias = tuple[str, str, int, int, bool, int]
 
 
-def _plainly_valid_row(record) -> tuple | None:
+def _plainly_valid_row(record: Mapping[str, Any] | Judgment) -> _Row | None:
     """The judgment's fields when it is a valid judgment of plain types (the common case), else None."""
-    if type(record) is Judgment:
-        record = record.__dict__
+    fields = record.__dict__ if isinstance(record, Judgment) else record
     try:
-        comparison, annotator = record["comparison_id"], record["annotator_id"]
-        choice, strength = record["choice"], record["strength"]
-        shown_left, time_spent = record["shown_left"], record["time_spent_ms"]
+        comparison, annotator = fields["comparison_id"], fields["annotator_id"]
+        choice, strength = fields["choice"], fields["strength"]
+        shown_left, time_spent = fields["shown_left"], fields["time_spent_ms"]
     except (KeyError, TypeError, IndexError):
         return None
     if (type(comparison) is str and type(annotator) is str and comparison.strip() and annotator.strip()
@@ -170,7 +184,7 @@ def _plainly_valid_row(record) -> tuple | None:
     return None
 
 
-def judgment_table(judgments: Iterable[Mapping[str, Any] | Judgment] | JudgmentTable) -> JudgmentTable:
+def judgment_table(judgments: Judgments) -> JudgmentTable:
     """Validate judgments and encode them; a `JudgmentTable` passes through unchanged."""
     if isinstance(judgments, JudgmentTable):
         return judgments
@@ -203,7 +217,8 @@ def judgment_table(judgments: Iterable[Mapping[str, Any] | Judgment] | JudgmentT
     )
 
 
-def _last_revision_positions(comparison: np.ndarray, annotator: np.ndarray, n_annotators: int) -> np.ndarray:
+def _last_revision_positions(comparison: Ints, annotator: Ints,
+                             n_annotators: int) -> Ints:
     """Positions (in input order) of each annotator's last judgment of each comparison."""
     if comparison.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
@@ -212,7 +227,7 @@ def _last_revision_positions(comparison: np.ndarray, annotator: np.ndarray, n_an
     return np.sort(key.shape[0] - 1 - first_in_reversed)
 
 
-def gold_choice_codes(table: JudgmentTable, gold: Mapping | None) -> np.ndarray:
+def gold_choice_codes(table: JudgmentTable, gold: GoldAnswers | None) -> Ints:
     """Per comparison of the table, the index in `CHOICES` of its gold answer, or -1 where it has none.
 
     Gold is a mapping comparison id -> "a" / "b" / "tie"; gold for comparisons nobody judged is ignored. A gold
@@ -221,7 +236,7 @@ def gold_choice_codes(table: JudgmentTable, gold: Mapping | None) -> np.ndarray:
     codes = np.full(len(table.comparison_ids), -1, dtype=np.int64)
     if not gold:
         return codes
-    if not isinstance(gold, Mapping):
+    if not isinstance(cast(object, gold), Mapping):
         raise ValueError(f"gold must be a mapping of comparison id -> answer, got {type(gold).__name__}")
     position = {comparison_id: index for index, comparison_id in enumerate(table.comparison_ids)}
     for comparison_id, answer in gold.items():

@@ -15,10 +15,13 @@ bootstrap (resampling comparisons with replacement) reduces to multinomial draws
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from rlhf.quality.judgments import DEFAULT_CODING, JudgmentTable, coding_categories, judgment_table
+from rlhf.arrays import Floats, Ints
+from rlhf.quality.judgments import DEFAULT_CODING, Judgments, JudgmentTable, coding_categories, judgment_table
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class AlphaResult:
     reason: str | None = None
     ci_reason: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "ci95": None if self.ci_low is None else [self.ci_low, self.ci_high],
                 "confidence": self.confidence, "coding": self.coding, "n_comparisons": self.n_comparisons,
                 "n_values": self.n_values, "n_resamples": self.n_resamples, "reason": self.reason,
@@ -56,51 +59,51 @@ class PairAgreement:
     def agreement_rate(self) -> float:
         return self.agreements / self.shared_comparisons
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"annotator_a": self.annotator_a, "annotator_b": self.annotator_b,
                 "shared_comparisons": self.shared_comparisons, "agreements": self.agreements,
                 "agreement_rate": self.agreement_rate}
 
 
-def _alpha_from_sums(n_values, matching_pairs, category_totals) -> np.ndarray:
+def _alpha_from_sums(n_values: npt.ArrayLike, matching_pairs: npt.ArrayLike, category_totals: npt.ArrayLike) -> Floats:
     """Vectorised alpha from (n, sum_c o_cc, n_c); NaN where there is no expected disagreement."""
-    n_values = np.asarray(n_values, dtype=np.float64)
-    category_totals = np.asarray(category_totals, dtype=np.float64)
-    expected_matching = (category_totals * (category_totals - 1.0)).sum(axis=-1)
-    denominator = n_values * (n_values - 1.0) - expected_matching
+    values = np.asarray(n_values, dtype=np.float64)
+    totals = np.asarray(category_totals, dtype=np.float64)
+    expected_matching = (totals * (totals - 1.0)).sum(axis=-1)
+    denominator = values * (values - 1.0) - expected_matching
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = 1.0 - (n_values - 1.0) * (n_values - np.asarray(matching_pairs, dtype=np.float64)) / denominator
+        alpha = 1.0 - (values - 1.0) * (values - np.asarray(matching_pairs, dtype=np.float64)) / denominator
     return np.where(denominator > 1e-9, alpha, np.nan)
 
 
-def _pairable_sums(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairable_sums(counts: npt.ArrayLike) -> tuple[Floats, Floats, Floats]:
     """Per pairable unit: values m_u, matching ordered pairs / (m_u - 1), and the counts themselves."""
-    counts = np.asarray(counts, dtype=np.float64)
-    if counts.ndim != 2:
-        raise ValueError(f"counts must be a units x categories matrix, got shape {counts.shape}")
-    if (counts < 0).any():
+    matrix = np.asarray(counts, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"counts must be a units x categories matrix, got shape {matrix.shape}")
+    if (matrix < 0).any():
         raise ValueError("counts must be non-negative")
-    values_per_unit = counts.sum(axis=1)
+    values_per_unit = matrix.sum(axis=1)
     pairable = values_per_unit >= 2
-    counts, values_per_unit = counts[pairable], values_per_unit[pairable]
-    matching = (counts * (counts - 1.0)).sum(axis=1) / (values_per_unit - 1.0)
-    return values_per_unit, matching, counts
+    matrix, values_per_unit = matrix[pairable], values_per_unit[pairable]
+    matching = (matrix * (matrix - 1.0)).sum(axis=1) / (values_per_unit - 1.0)
+    return values_per_unit, matching, matrix
 
 
-def alpha_nominal(counts) -> float | None:
+def alpha_nominal(counts: npt.ArrayLike) -> float | None:
     """Nominal alpha from a units x categories matrix of value counts; None when it is undefined.
 
     Units with fewer than two values are not pairable and are ignored. Undefined means no pairable unit, or every
     value in one category (no expected disagreement: 0/0).
     """
-    values_per_unit, matching, counts = _pairable_sums(counts)
+    values_per_unit, matching, pairable = _pairable_sums(counts)
     if values_per_unit.shape[0] == 0:
         return None
-    alpha = _alpha_from_sums(values_per_unit.sum(), matching.sum(), counts.sum(axis=0))
+    alpha = _alpha_from_sums(values_per_unit.sum(), matching.sum(), pairable.sum(axis=0))
     return None if np.isnan(alpha) else float(alpha)
 
 
-def comparison_value_counts(judgments, *, coding: str = DEFAULT_CODING) -> np.ndarray:
+def comparison_value_counts(judgments: Judgments, *, coding: str = DEFAULT_CODING) -> Ints:
     """Comparisons x coded values matrix of how many judgments gave each value (rows follow `comparison_ids`)."""
     table = judgment_table(judgments)
     categories = coding_categories(coding)
@@ -110,7 +113,7 @@ def comparison_value_counts(judgments, *, coding: str = DEFAULT_CODING) -> np.nd
     return counts
 
 
-def krippendorff_alpha(judgments, *, coding: str = DEFAULT_CODING, seed: int = 0, n_resamples: int = 1000,
+def krippendorff_alpha(judgments: Judgments, *, coding: str = DEFAULT_CODING, seed: int = 0, n_resamples: int = 1000,
                        confidence: float = 0.95) -> AlphaResult:
     """Nominal alpha over comparisons with 2+ coded judgments, with a seeded percentile bootstrap over comparisons."""
     if not 0.0 < confidence < 1.0:
@@ -118,8 +121,7 @@ def krippendorff_alpha(judgments, *, coding: str = DEFAULT_CODING, seed: int = 0
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     table = judgment_table(judgments)
-    counts = comparison_value_counts(table, coding=coding)
-    values_per_unit, matching, counts = _pairable_sums(counts)
+    values_per_unit, matching, counts = _pairable_sums(comparison_value_counts(table, coding=coding))
     n_units = int(values_per_unit.shape[0])
 
     def undefined(reason: str) -> AlphaResult:
@@ -148,7 +150,8 @@ def krippendorff_alpha(judgments, *, coding: str = DEFAULT_CODING, seed: int = 0
                        int(defined.shape[0]), confidence)
 
 
-def _bootstrap_alphas(values_per_unit, matching, counts, *, seed: int, n_resamples: int) -> np.ndarray:
+def _bootstrap_alphas(values_per_unit: Floats, matching: Floats, counts: Floats, *, seed: int,
+                      n_resamples: int) -> Floats:
     """Alpha in each resample of the comparisons (with replacement).
 
     A comparison enters alpha only through its row of value counts, and with k judgments per comparison there
@@ -177,7 +180,7 @@ def _no_pairable_reason(table: JudgmentTable, coding: str) -> str:
             "so there is nothing to agree or disagree on")
 
 
-def pairwise_agreement(judgments, *, coding: str = DEFAULT_CODING) -> list[PairAgreement]:
+def pairwise_agreement(judgments: Judgments, *, coding: str = DEFAULT_CODING) -> list[PairAgreement]:
     """Agreement of every annotator pair that shares at least one comparison (coded values), sorted by ids."""
     table = judgment_table(judgments)
     first, second, same = _judgment_pairs(table, coding)
@@ -193,7 +196,7 @@ def pairwise_agreement(judgments, *, coding: str = DEFAULT_CODING) -> list[PairA
             for key, count, agree in zip(pair_keys.tolist(), shared.tolist(), agreed.tolist(), strict=True)]
 
 
-def annotator_agreement(table: JudgmentTable, *, coding: str = DEFAULT_CODING) -> tuple[np.ndarray, np.ndarray]:
+def annotator_agreement(table: JudgmentTable, *, coding: str = DEFAULT_CODING) -> tuple[Ints, Ints]:
     """Per annotator (indexed like `annotator_ids`): pairings with others on shared comparisons, and agreements."""
     first, second, same = _judgment_pairs(table, coding)
     n_annotators = len(table.annotator_ids)
@@ -203,7 +206,7 @@ def annotator_agreement(table: JudgmentTable, *, coding: str = DEFAULT_CODING) -
     return pairings.astype(np.int64), agreements.round().astype(np.int64)
 
 
-def _judgment_pairs(table: JudgmentTable, coding: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _judgment_pairs(table: JudgmentTable, coding: str) -> tuple[Ints, Ints, Floats]:
     """Every unordered pair of coded judgments on the same comparison: (annotator, annotator, same value)."""
     keep, values = table.coded(coding)
     comparison, annotator = table.comparison[keep], table.annotator[keep]

@@ -21,9 +21,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias, cast
 
 import numpy as np
+import numpy.typing as npt
 
+from rlhf.arrays import Bools, Floats, Ints
 from rlhf.quality.judgments import CHOICES, GOLD_LABELS, SIDES, Judgment
 
 KIND_HELP = {
@@ -46,22 +49,27 @@ FAST_KINDS = frozenset({"random", "left", "constant"})
 LOW_ACCURACY_EXPECTED_FLAG = 0.3
 LOW_ACCURACY_TOLERATED_FLAG = 0.6
 
+# Annotator kinds per judgment, and the 64-bit words the counter-based uniforms are hashed from.
+Strs: TypeAlias = npt.NDArray[np.str_]
+UInts: TypeAlias = npt.NDArray[np.uint64]
+
 
 def parse_mix(mix: str | Mapping[str, float]) -> dict[str, float]:
     """Validate a population mix: "honest=0.7,random=0.1,..." or a mapping; the shares must sum to 1."""
     if isinstance(mix, str):
         parsed: dict[str, float] = {}
         for position, part in enumerate(filter(None, (p.strip() for p in mix.split(","))), start=1):
-            kind, separator, share = part.partition("=")
+            kind, separator, share_text = part.partition("=")
             kind = kind.strip()
             if not separator:
                 raise ValueError(f"mix entry {position} {part!r}: expected kind=share, e.g. honest=0.7")
             if kind in parsed:
                 raise ValueError(f"mix entry {position} {part!r}: kind {kind!r} appears twice")
             try:
-                parsed[kind] = float(share)
+                parsed[kind] = float(share_text)
             except ValueError:
-                raise ValueError(f"mix entry {position} {part!r}: share {share.strip()!r} is not a number") from None
+                raise ValueError(f"mix entry {position} {part!r}: share {share_text.strip()!r} is not a number") \
+                    from None
         mix = parsed
     if not isinstance(mix, Mapping) or not mix:
         raise ValueError("mix must be a non-empty mapping or a string like 'honest=0.7,random=0.3'")
@@ -78,7 +86,7 @@ def parse_mix(mix: str | Mapping[str, float]) -> dict[str, float]:
     return {kind: float(share) for kind, share in mix.items()}
 
 
-def _range(value, name: str, low: float, high: float) -> tuple[float, float]:
+def _range(value: Sequence[float], name: str, low: float, high: float) -> tuple[float, float]:
     if not (isinstance(value, Sequence) and len(value) == 2 and low <= value[0] <= value[1] <= high):
         raise ValueError(f"{name} must be a (low, high) pair with {low} <= low <= high <= {high}, got {value!r}")
     return float(value[0]), float(value[1])
@@ -103,7 +111,7 @@ class PopulationConfig:
         "help": "Range of the median time per judgment of annotators who do not read (random, left, constant)."})
     id_prefix: str = field(default="sim-", metadata={"help": "Prefix of the generated annotator ids."})
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("n_annotators", "overlap", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -188,7 +196,7 @@ def gold_sample(truth: Mapping[str, str], *, fraction: float, seed: int) -> dict
     return {ids[i]: truth[ids[i]] for i in sorted(picked)}
 
 
-def _validated_truth(truth: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
+def _validated_truth(truth: Mapping[str, str]) -> tuple[list[str], Ints]:
     if not isinstance(truth, Mapping) or not truth:
         raise ValueError("truth must be a non-empty mapping of comparison id -> 'a' / 'b' / 'tie'")
     ids = []
@@ -202,9 +210,9 @@ def _validated_truth(truth: Mapping[str, str]) -> tuple[list[str], np.ndarray]:
     return ids, np.array([CHOICES.index(answer) for answer in truth.values()], dtype=np.int64)
 
 
-def _annotators(config: PopulationConfig, truth_codes: np.ndarray) -> list[SimulatedAnnotator]:
+def _annotators(config: PopulationConfig, truth_codes: Ints) -> list[SimulatedAnnotator]:
     rng = np.random.default_rng([config.seed, 0])
-    counts = kind_counts(config.mix, config.n_annotators)
+    counts = kind_counts(cast(Mapping[str, float], config.mix), config.n_annotators)   # parsed by __post_init__
     kinds = np.array([kind for kind in KINDS for _ in range(counts.get(kind, 0))])[
         rng.permutation(config.n_annotators)]
     width = len(str(config.n_annotators))
@@ -253,7 +261,7 @@ def _expected_flags(answerer: SimulatedAnnotator, *, copied: bool) -> tuple[tupl
     return tuple(flags), tolerated
 
 
-def _mix64(values: np.ndarray) -> np.ndarray:
+def _mix64(values: UInts) -> UInts:
     """SplitMix64 finaliser: a well-mixed 64-bit hash (uint64 arithmetic wraps, as intended)."""
     values = values ^ (values >> np.uint64(30))
     values = values * np.uint64(0xBF58476D1CE4E5B9)
@@ -262,7 +270,7 @@ def _mix64(values: np.ndarray) -> np.ndarray:
     return values ^ (values >> np.uint64(31))
 
 
-def _uniforms(seed: int, annotator: np.ndarray, comparison: np.ndarray, stream: int) -> np.ndarray:
+def _uniforms(seed: int, annotator: Ints, comparison: Ints, stream: int) -> Floats:
     """Counter-based uniforms in [0, 1): a pure function of (seed, annotator, comparison, stream).
 
     Answers are a function of who answers and what, not of the order they are generated in, which is what lets
@@ -282,8 +290,8 @@ _STRENGTH_CUMULATIVE = {  # P(strength <= 1), P(strength <= 2)
 }
 
 
-def _choices(kind: np.ndarray, accuracy: np.ndarray, constant: np.ndarray, truth: np.ndarray,
-             answerer_left_is_b: np.ndarray, u_correct: np.ndarray, u_error: np.ndarray) -> np.ndarray:
+def _choices(kind: Strs, accuracy: Floats, constant: Ints, truth: Ints, answerer_left_is_b: Bools, u_correct: Floats,
+             u_error: Floats) -> Ints:
     """Choice code (index into CHOICES) of each judgment, given the answering annotator's kind."""
     a, b, tie, both_bad = range(4)
     correct = u_correct < accuracy
@@ -337,8 +345,7 @@ def population_answers(population: SimulatedPopulation, truth: Mapping[str, str]
 
 
 def _answers(config: PopulationConfig, annotators: list[SimulatedAnnotator], comparison_ids: list[str],
-             truth_codes: np.ndarray, comparison: np.ndarray, judge: np.ndarray,
-             left_is_b: np.ndarray) -> tuple[Judgment, ...]:
+             truth_codes: Ints, comparison: Ints, judge: Ints, left_is_b: Bools) -> tuple[Judgment, ...]:
     ids = [a.annotator_id for a in annotators]
     position = {annotator_id: index for index, annotator_id in enumerate(ids)}
     answerer = np.array([position[a.copies] if a.copies else position[a.annotator_id] for a in annotators],
@@ -348,7 +355,7 @@ def _answers(config: PopulationConfig, annotators: list[SimulatedAnnotator], com
     constant = np.array([CHOICES.index(a.constant_choice) if a.constant_choice else 0 for a in annotators])[answerer]
     median = np.array([a.median_time_ms for a in annotators], dtype=np.float64)[answerer]
 
-    def draw(who: np.ndarray, stream: int) -> np.ndarray:
+    def draw(who: Ints, stream: int) -> Floats:
         return _uniforms(config.seed, who, comparison, stream)
 
     # A left-picker picks the side it saw; a duplicate of one picks the side its source would have seen.
@@ -367,7 +374,7 @@ def _answers(config: PopulationConfig, annotators: list[SimulatedAnnotator], com
     )
 
 
-def _strengths(kind: np.ndarray, correct: np.ndarray, u_strength: np.ndarray) -> np.ndarray:
+def _strengths(kind: Strs, correct: Bools, u_strength: Floats) -> Ints:
     style = np.select([kind == "random", kind == "left", kind == "constant", correct | (kind == "flip")],
                       ["uniform", "always_3", "always_2", "sure"], "unsure")
     at_most_1 = np.array([_STRENGTH_CUMULATIVE[s][0] for s in style.tolist()]) if style.size else np.zeros(0)

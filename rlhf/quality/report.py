@@ -20,17 +20,27 @@ a reason next to it, never a crash and never a NaN. Layout (`REPORT_SCHEMA_VERSI
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
-from rlhf.quality.dawid_skene import DawidSkeneConfig, dawid_skene_fit, majority_labels, reliability_or_reason
+from rlhf.arrays import Ints
+from rlhf.quality.dawid_skene import (
+    DawidSkeneConfig,
+    DawidSkeneFit,
+    dawid_skene_fit,
+    majority_labels,
+    reliability_or_reason,
+)
 from rlhf.quality.flags import FLAG_CODES, FlagThresholds, annotator_flags
 from rlhf.quality.judgments import (
     CHOICES,
     CODING_HELP,
     DEFAULT_CODING,
+    GoldAnswers,
+    Judgments,
+    JudgmentTable,
     coding_categories,
     gold_choice_codes,
     judgment_table,
@@ -41,15 +51,15 @@ from rlhf.quality.krippendorff import (
     krippendorff_alpha,
     pairwise_agreement,
 )
-from rlhf.quality.signals import annotator_signals
+from rlhf.quality.signals import GoldAccuracy, annotator_signals
 
 REPORT_SCHEMA_VERSION = 1
 
 
-def quality_report(judgments, gold: Mapping | None = None, *, seed: int, coding: str = DEFAULT_CODING,
+def quality_report(judgments: Judgments, gold: GoldAnswers | None = None, *, seed: int, coding: str = DEFAULT_CODING,
                    thresholds: FlagThresholds | None = None, n_resamples: int = 1000,
                    dawid_skene_config: DawidSkeneConfig | None = None,
-                   include_comparisons: bool = False) -> dict:
+                   include_comparisons: bool = False) -> dict[str, Any]:
     """Agreement, reliability, gold accuracy, signals and flags of every annotator in `judgments`.
 
     `judgments`: `Judgment`s or mappings (see `judgments.py`); `gold`: comparison id -> "a" / "b" / "tie";
@@ -83,7 +93,7 @@ def quality_report(judgments, gold: Mapping | None = None, *, seed: int, coding:
             "straight_lining": asdict(annotator_signal.straight_lining),
             **outcome.as_dict(),
         })
-    report = {
+    report: dict[str, Any] = {
         "schema_version": REPORT_SCHEMA_VERSION,
         "seed": seed,
         "coding": {"name": coding, "categories": list(categories), "help": CODING_HELP[coding]},
@@ -113,22 +123,23 @@ def quality_report(judgments, gold: Mapping | None = None, *, seed: int, coding:
     }
     if include_comparisons:
         report["comparisons"] = _comparison_entries(table, fit, gold_codes, coding, seed)
-    return _json_ready(report, report["notes"])
+    ready: dict[str, Any] = _json_ready(report, report["notes"])
+    return ready
 
 
-def _gold_entry(gold) -> dict:
+def _gold_entry(gold: GoldAccuracy) -> dict[str, Any]:
     return {"value": gold.rate, "n_gold": gold.n_gold, "correct": gold.correct,
             "ci95": None if gold.ci_low is None else [gold.ci_low, gold.ci_high], "reason": gold.reason}
 
 
-def _agreement_entry(pairings: int, agreements: int, coding: str) -> dict:
+def _agreement_entry(pairings: int, agreements: int, coding: str) -> dict[str, Any]:
     if pairings == 0:
         return {"value": None, "pairings": 0, "agreements": 0,
                 "reason": f"no comparison judged here (under coding {coding!r}) was also judged by someone else"}
     return {"value": agreements / pairings, "pairings": pairings, "agreements": agreements, "reason": None}
 
 
-def _notes(table, gold, gold_codes) -> list[str]:
+def _notes(table: JudgmentTable, gold: GoldAnswers | None, gold_codes: Ints) -> list[str]:
     notes = []
     if table.size == 0:
         notes.append("there are no judgments: nothing to measure")
@@ -146,7 +157,8 @@ def _notes(table, gold, gold_codes) -> list[str]:
     return notes
 
 
-def _comparison_entries(table, fit, gold_codes, coding: str, seed: int) -> list[dict]:
+def _comparison_entries(table: JudgmentTable, fit: DawidSkeneFit, gold_codes: Ints, coding: str,
+                        seed: int) -> list[dict[str, Any]]:
     categories = fit.categories
     counts = comparison_value_counts(table, coding=coding)
     majority = majority_labels(counts, seed=seed)
@@ -165,7 +177,7 @@ def _comparison_entries(table, fit, gold_codes, coding: str, seed: int) -> list[
     return entries
 
 
-def _json_ready(value, notes: list[str], path: str = "report"):
+def _json_ready(value: Any, notes: list[str], path: str = "report") -> Any:
     """Plain Python types only; a non-finite number becomes None and is named in the notes."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:

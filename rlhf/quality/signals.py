@@ -18,14 +18,24 @@ Flags (`flags.py`) turn these numbers into verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from rlhf.arrays import Floats
 from rlhf.quality.dawid_skene import DawidSkeneFit, dawid_skene_fit
-from rlhf.quality.judgments import CHOICES, DEFAULT_CODING, JudgmentTable, gold_choice_codes, judgment_table
+from rlhf.quality.judgments import (
+    CHOICES,
+    DEFAULT_CODING,
+    GoldAnswers,
+    Judgments,
+    JudgmentTable,
+    gold_choice_codes,
+    judgment_table,
+)
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ class AnnotatorSignals:
     speed: Speed
     straight_lining: StraightLining
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -91,7 +101,8 @@ def wilson_interval(successes: int, trials: int, *, confidence: float = 0.95) ->
     return max(0.0, float(centre - half_width)), min(1.0, float(centre + half_width))
 
 
-def binomial_p_values(successes, trials, rates, *, alternative: str) -> np.ndarray:
+def binomial_p_values(successes: npt.ArrayLike, trials: npt.ArrayLike, rates: npt.ArrayLike, *,
+                      alternative: str) -> Floats:
     """Exact binomial test p-values, vectorised over annotators (the same values as scipy's `binomtest`).
 
     "two-sided": the probability of an outcome no more likely than the one observed; "greater": of at least as
@@ -102,7 +113,8 @@ def binomial_p_values(successes, trials, rates, *, alternative: str) -> np.ndarr
     successes, trials = np.asarray(successes, dtype=np.int64), np.asarray(trials, dtype=np.int64)
     rates = np.asarray(rates, dtype=np.float64)
     if alternative == "greater":
-        return np.minimum(1.0, binom.sf(successes - 1, trials, rates))
+        upper_tail: Floats = np.minimum(1.0, binom.sf(successes - 1, trials, rates))
+        return upper_tail
     if alternative != "two-sided":
         raise ValueError(f"alternative must be 'two-sided' or 'greater', got {alternative!r}")
     p_values = np.empty(successes.shape[0])
@@ -113,7 +125,7 @@ def binomial_p_values(successes, trials, rates, *, alternative: str) -> np.ndarr
     return p_values
 
 
-def annotator_signals(judgments, gold: Mapping | None = None, *, coding: str = DEFAULT_CODING,
+def annotator_signals(judgments: Judgments, gold: GoldAnswers | None = None, *, coding: str = DEFAULT_CODING,
                       fit: DawidSkeneFit | None = None) -> dict[str, AnnotatorSignals]:
     """Signals of every annotator in the judgments, keyed by annotator id (in id order).
 
@@ -133,7 +145,7 @@ def annotator_signals(judgments, gold: Mapping | None = None, *, coding: str = D
             for index, annotator_id in enumerate(table.annotator_ids)}
 
 
-def _gold_accuracy(table: JudgmentTable, gold: Mapping | None) -> list[GoldAccuracy]:
+def _gold_accuracy(table: JudgmentTable, gold: GoldAnswers | None) -> list[GoldAccuracy]:
     n_annotators = len(table.annotator_ids)
     if not gold:
         return [GoldAccuracy(0, 0, None, None, None, "no gold answers were given")] * n_annotators
