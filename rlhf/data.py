@@ -23,10 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+
+if TYPE_CHECKING:
+    import datasets
 
 HH_ASSISTANT_TURN = "\n\nAssistant:"
 _ROLE_NAMES = {"user": "Human", "human": "Human", "assistant": "Assistant", "system": "System"}
@@ -62,6 +65,16 @@ class PreferenceRow:
         if with_margin:
             record["margin"] = float(self.margin if self.margin is not None else 0.0)
         return record
+
+
+# A JSON object of the input, and the error naming one of its fields (its name, then the problem) to raise.
+_Record: TypeAlias = dict[str, Any]
+_Fail: TypeAlias = Callable[[str, str], PreferenceDataError]
+
+
+class _JudgmentLinks(TypedDict):
+    judgment_ids: tuple[int, ...]
+    contributor_ids: tuple[str, ...]
 
 
 # ---------------------------------------------------------------- what a valid pair is
@@ -217,7 +230,7 @@ def preference_row_from_record(
     )
 
 
-def _row_id(record: dict, default: str, fail) -> str:
+def _row_id(record: _Record, default: str, fail: _Fail) -> str:
     value = record.get("row_id")
     if value is None:
         if not default:
@@ -231,7 +244,7 @@ def _row_id(record: dict, default: str, fail) -> str:
     return value
 
 
-def _margin(record: dict, fail) -> float | None:
+def _margin(record: _Record, fail: _Fail) -> float | None:
     value = record.get("margin")
     if value is None:
         return None
@@ -240,7 +253,7 @@ def _margin(record: dict, fail) -> float | None:
     return float(value)
 
 
-def _judgment_links(record: dict, fail) -> dict[str, tuple]:
+def _judgment_links(record: _Record, fail: _Fail) -> _JudgmentLinks:
     judgment_ids = record.get("judgment_ids") or []
     contributor_ids = record.get("contributor_ids") or []
     if not isinstance(judgment_ids, list) or not all(
@@ -279,7 +292,7 @@ def implicit_prompt_split(chosen: str, rejected: str) -> tuple[str, str, str]:
     return chosen[:cut], chosen[cut:], rejected[cut:]
 
 
-def common_prefix_length(first: Sequence, second: Sequence) -> int:
+def common_prefix_length(first: Sequence[object], second: Sequence[object]) -> int:
     """How many leading items (characters, token ids, messages) two sequences share."""
     limit = min(len(first), len(second))
     index = 0
@@ -292,7 +305,7 @@ def _is_conversation(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, dict) for item in value) and bool(value)
 
 
-def _conversation_texts(prompt: Any, chosen: Any, rejected: Any, fail) -> tuple[str, str, str]:
+def _conversation_texts(prompt: Any, chosen: Any, rejected: Any, fail: _Fail) -> tuple[str, str, str]:
     for field, value in (("prompt", prompt), ("chosen", chosen), ("rejected", rejected)):
         if value is None and field == "prompt":
             continue
@@ -311,13 +324,13 @@ def _conversation_texts(prompt: Any, chosen: Any, rejected: Any, fail) -> tuple[
     )
 
 
-def conversation_prompt_text(messages: Sequence[dict]) -> str:
+def conversation_prompt_text(messages: Sequence[Mapping[str, str]]) -> str:
     """Render prompt messages as HH-style turns ending in `\\n\\nAssistant:`, ready for a reply."""
     turns = "".join(f"\n\n{_role_name(m['role'])}: {m['content']}" for m in messages)
     return turns + HH_ASSISTANT_TURN
 
 
-def _reply_text(messages: Sequence[dict]) -> str:
+def _reply_text(messages: Sequence[Mapping[str, str]]) -> str:
     """The first reply continues the prompt's `Assistant:` turn; any later turns are rendered in full."""
     if not messages:
         return ""
@@ -394,7 +407,7 @@ def rows_have_margin(rows: Iterable[PreferenceRow]) -> bool:
     return any(row.margin is not None for row in rows)
 
 
-def rows_to_dataset(rows: Sequence[PreferenceRow], *, with_margin: bool):
+def rows_to_dataset(rows: Sequence[PreferenceRow], *, with_margin: bool) -> datasets.Dataset:
     """A `datasets.Dataset` in TRL's explicit-prompt preference format, keeping `row_id` for bookkeeping."""
     import datasets
 
