@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from rlhf.config import DPOTrainingConfig
 from rlhf.data import PreferenceRow, rows_to_dataset
-from rlhf.runs import ProgressFn, RunResult, StopFn, run_prepare, trainer_fit, trl_common_arguments
+from rlhf.runs import (
+    ProgressFn,
+    RunResult,
+    StopFn,
+    run_prepare,
+    trainer_fit,
+    trainer_rows,
+    trl_common_arguments,
+)
 
 
 def dpo_train(
@@ -43,6 +51,7 @@ def dpo_train(
 
     run = run_prepare(config, rows)
     config = run.config
+    assert config.model_path is not None   # required by the config
     tokenizer = tokenizer_load(config.model_path)
     peft_config = None
     if config.lora:
@@ -51,12 +60,13 @@ def dpo_train(
     trainer = DPOTrainer(
         model=config.model_path,
         ref_model=AutoModelForCausalLM.from_pretrained(config.ref_model_path) if config.ref_model_path else None,
-        args=DPOConfig(**trl_common_arguments(config, run.device), beta=config.beta, loss_type=config.loss_type),
+        args=DPOConfig(**trl_common_arguments(config, run.device), beta=config.beta,
+                       loss_type=[config.loss_type]),   # TRL takes a list, to combine losses
         train_dataset=rows_to_dataset(run.train_rows, with_margin=False),
         processing_class=tokenizer,
         peft_config=peft_config,
     )
-    prepared = trainer.train_dataset
+    prepared = trainer_rows(trainer)
     truncated_rows = sum(
         1 for prompt_ids, chosen_ids, rejected_ids
         in zip(prepared["prompt_ids"], prepared["chosen_ids"], prepared["rejected_ids"], strict=True)

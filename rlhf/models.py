@@ -10,14 +10,21 @@ where the user has a network and a hub id.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rlhf.runs import device_resolve, run_json_read
+
+if TYPE_CHECKING:
+    from torch.nn import Module
+    from transformers import PreTrainedTokenizerBase
+
+Tokenizer = TypeVar("Tokenizer", bound="PreTrainedTokenizerBase")
+Model = TypeVar("Model", bound="Module")
 
 ADAPTER_CONFIG = "adapter_config.json"
 
 
-def tokenizer_prepare(tokenizer):
+def tokenizer_prepare(tokenizer: Tokenizer) -> Tokenizer:
     """Give a tokenizer the end and pad tokens TRL's trainers need, in place, and return it.
 
     Encoder tokenizers (BERT, MiniLM) have no eos token; TRL appends `eos_token` to every text, so their
@@ -30,7 +37,7 @@ def tokenizer_prepare(tokenizer):
     return tokenizer
 
 
-def tokenizer_load(path: str | Path):
+def tokenizer_load(path: str | Path) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     return tokenizer_prepare(AutoTokenizer.from_pretrained(str(path)))
@@ -87,7 +94,7 @@ def dpo_models_load(model_dir: str | Path, *, device: str = "auto") -> tuple[Any
     return _placed(policy, device), _placed(reference, device), tokenizer, record
 
 
-def _placed(model, device: str):
+def _placed(model: Model, device: str) -> Model:
     model.to(device_resolve(device)["device"])
     model.eval()
     return model

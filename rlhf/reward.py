@@ -48,6 +48,7 @@ def reward_train(
 
     run = run_prepare(config, rows, use_margin=config.use_margin)
     config = run.config
+    assert config.model_path is not None   # required by the config unless the head is linear
     tokenizer = tokenizer_load(config.model_path)
     peft_config = None
     if config.lora:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rlhf.config import TrainingConfig
 from rlhf.data import (
@@ -35,6 +35,10 @@ from rlhf.data import (
 )
 from rlhf.fields import ConfigError
 
+if TYPE_CHECKING:
+    import datasets
+    from transformers import Trainer, TrainerControl, TrainerState, TrainingArguments
+
 RUN_JSON = "run.json"
 RUN_KINDS = ("reward_model", "linear_head", "dpo_policy")
 
@@ -42,6 +46,8 @@ RUN_KINDS = ("reward_model", "linear_head", "dpo_policy")
 ProgressFn = Callable[[int, int, float | None, float | None], Any]
 # should_stop() -> True asks the run to stop cleanly at the end of the current step (a checkpoint is written).
 StopFn = Callable[[], bool]
+# The settings of one kind of run (reward model, DPO): a run keeps the kind it was given.
+Config = TypeVar("Config", bound=TrainingConfig)
 
 
 class TrainingCancelled(Exception):
@@ -142,8 +148,12 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return None
 
 
-def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None):
-    """A transformers `TrainerCallback` that reports progress and stops the trainer cleanly when asked."""
+def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None) -> Any:
+    """A transformers `TrainerCallback` that reports progress and stops the trainer cleanly when asked.
+
+    Its `cancelled` says whether it stopped the run; the class is made here, where transformers is imported,
+    so no name outside describes it.
+    """
     from transformers import TrainerCallback
 
     class _ProgressAndStop(TrainerCallback):
@@ -152,21 +162,24 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
             self._started_at = time.monotonic()
             self._first_step = 0
 
-        def on_train_begin(self, args, state, control, **kwargs):
+        def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                           **kwargs: Any) -> None:
             self._started_at = time.monotonic()
             self._first_step = state.global_step  # after a resume, ETA counts only this session's steps
 
-        def _stop(self, control) -> None:
+        def _stop(self, control: TrainerControl) -> None:
             self.cancelled = True
             control.should_training_stop = True
             control.should_save = True  # a resumable checkpoint of the last finished step
 
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                        **kwargs: Any) -> TrainerControl:
             if should_stop is not None and should_stop():
                 self._stop(control)
             return control
 
-        def on_log(self, args, state, control, logs=None, **kwargs):
+        def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                   logs: dict[str, float] | None = None, **kwargs: Any) -> TrainerControl:
             if on_progress is None or not logs or "loss" not in logs:
                 return control
             steps_done = state.global_step - self._first_step
@@ -182,10 +195,10 @@ def progress_callback(on_progress: ProgressFn | None, should_stop: StopFn | None
 
 
 @dataclass
-class PreparedRun:
+class PreparedRun(Generic[Config]):
     """A run's inputs, resolved before any model is loaded: config, rows and their split, device, start time."""
 
-    config: TrainingConfig
+    config: Config
     all_rows: list[PreferenceRow]
     train_rows: list[PreferenceRow]
     heldout_rows: list[PreferenceRow]
@@ -207,8 +220,8 @@ class PreparedRun:
         }
 
 
-def run_prepare(config: TrainingConfig, rows: list[PreferenceRow] | None = None, *,
-                use_margin: bool = False) -> PreparedRun:
+def run_prepare(config: Config, rows: list[PreferenceRow] | None = None, *,
+                use_margin: bool = False) -> PreparedRun[Config]:
     """Resolve paths, read rows (from `rows` if given, else `config.data_path`), split them, pick the device.
 
     `use_margin`: the method can use margins; they are then used when any row has one.
@@ -228,9 +241,9 @@ def run_prepare(config: TrainingConfig, rows: list[PreferenceRow] | None = None,
                        device=device_resolve(config.device), started=started)
 
 
-def config_with_paths_resolved(config: TrainingConfig) -> TrainingConfig:
+def config_with_paths_resolved(config: Config) -> Config:
     """Record local folders and files as absolute paths, so run.json still points at them from anywhere."""
-    changes = {}
+    changes: dict[str, Any] = {}
     for name in ("model_path", "ref_model_path", "data_path"):
         value = getattr(config, name, None)
         if value and Path(value).exists():
@@ -239,8 +252,8 @@ def config_with_paths_resolved(config: TrainingConfig) -> TrainingConfig:
 
 
 def trainer_fit(
-    run: PreparedRun,
-    trainer,
+    run: PreparedRun[Config],
+    trainer: Trainer,
     *,
     kind: str,
     on_progress: ProgressFn | None,
@@ -261,7 +274,7 @@ def trainer_fit(
     trainer.add_callback(progress)
     trainer.remove_callback(PrinterCallback)  # progress goes through on_progress, not log dicts on stdout
     config = run.config
-    kept_ids = set(trainer.train_dataset["row_id"])
+    kept_ids = set(trainer_rows(trainer)["row_id"])
     dropped_row_ids = [row.row_id for row in run.train_rows if row.row_id not in kept_ids]
     if not kept_ids:
         raise ValueError(f"every training row was dropped ({dropped_reason}); raise --max-length")
@@ -276,6 +289,7 @@ def trainer_fit(
     if status == "completed":
         trainer.save_model(config.output_dir)
         if run.heldout_rows:
+            assert trainer.model is not None   # a Trainer is made with its model
             trainer.model.eval()
             metrics["heldout"] = heldout_metrics(trainer.model)
     finished = time.monotonic()
@@ -300,8 +314,13 @@ def trainer_fit(
                      record=record)
 
 
+def trainer_rows(trainer: Trainer) -> datasets.Dataset:
+    """The rows a TRL trainer trains on: the `datasets.Dataset` it was given, as its preparation left it."""
+    return trainer.train_dataset
+
+
 def run_record(
-    run: PreparedRun,
+    run: PreparedRun[Config],
     *,
     kind: str,
     status: str,
@@ -350,7 +369,7 @@ def run_json_read(model_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"{path}: no run.json; this folder was not written by `python -m rlhf train-reward/train-dpo`"
         )
-    record = json.loads(path.read_text(encoding="utf-8"))
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     if record.get("kind") not in RUN_KINDS:
         raise ValueError(f"{path}: unknown kind {record.get('kind')!r}; expected one of {RUN_KINDS}")
     return record

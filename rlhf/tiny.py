@@ -15,8 +15,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rlhf.data import PreferenceRow
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 # Special tokens of the tiny tokenizer. No chat template: prompts and replies are plain text.
 PAD_TOKEN = "<pad>"
@@ -75,16 +79,15 @@ def tiny_model_build(
         eos_token_id=tokenizer.eos_token_id,
     )
     torch.manual_seed(seed)
-    model_class = (transformers.LlamaForCausalLM if architecture == "llama"
-                   else transformers.Qwen2ForCausalLM)
-    model = model_class(config)
+    model = (transformers.LlamaForCausalLM(config) if isinstance(config, transformers.LlamaConfig)
+             else transformers.Qwen2ForCausalLM(config))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
 
 
-def tiny_tokenizer_train(texts: Sequence[str], *, vocab_size: int = 512):
+def tiny_tokenizer_train(texts: Sequence[str], *, vocab_size: int = 512) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer (any text encodes, nothing is unknown) wrapped for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
