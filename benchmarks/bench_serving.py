@@ -130,6 +130,7 @@ def main() -> None:
         built = build(Path(tmp), adapters=max(args.adapters), hidden=args.hidden, layers=args.layers, heads=args.heads,
                       seed=0)
         one_whole = None
+        spread = {}
         print(f"base: hidden {args.hidden}, {args.layers} layers; {args.requests} requests; "
               f"medians of {args.repeats} runs; device {args.device}")
         print("| N | mode | memory MiB | start-up s | req/s | p50 ms | p99 ms |")
@@ -144,21 +145,18 @@ def main() -> None:
                 row = results[mode]
                 print(f"| {n} | {mode} | {row['memory_bytes'] / 2**20:.1f} | {row['startup_s']:.2f} | {row['rps']:.0f} "
                       f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
+            spread[n] = results["adapters"]["rps"]
             if n == 1:
-                one_whole = results["whole"]["memory_bytes"]
+                one_whole = results["whole"]
             if one_whole:
-                print(f"N={n}: {n} adapters take {results['adapters']['memory_bytes'] / one_whole:.2f}x the memory of one "
-                      f"whole model; {n} whole models {results['whole']['memory_bytes'] / one_whole:.2f}x")
-        merged_spec = {"mode": "whole", "adapters": built["adapters"][:1], "merged": built["merged"],
-                       "requests": args.requests, "device": args.device}
-        merged = statistics.median(in_fresh_process(merged_spec)["rps"] for _ in range(args.repeats))
-        for n in args.adapters:
-            spread = statistics.median(in_fresh_process({**merged_spec, "mode": "adapters",
-                                                         "adapters": built["adapters"][:n]})["rps"]
-                                       for _ in range(args.repeats))
-            print(f"requests spread over {n} adapters: {spread:.0f} req/s against {merged:.0f} req/s on one merged "
-                  f"model (switching cost ratio {merged / spread:.2f}x)")
-
+                print(f"N={n}: {n} adapters take {results['adapters']['memory_bytes'] / one_whole['memory_bytes']:.2f}x "
+                      f"the memory of one whole model; {n} whole models "
+                      f"{results['whole']['memory_bytes'] / one_whole['memory_bytes']:.2f}x")
+        # The N = 1 "whole" runs are the same requests to one merged model: the baseline of switching.
+        if one_whole:
+            for n, rps in spread.items():
+                print(f"requests spread over {n} adapters: {rps:.0f} req/s against {one_whole['rps']:.0f} req/s on one "
+                      f"merged model (switching cost ratio {one_whole['rps'] / rps:.2f}x)")
 
 if __name__ == "__main__":
     main()
