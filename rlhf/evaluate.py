@@ -16,12 +16,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rlhf.arrays import Floats
 from rlhf.data import PreferenceRow, common_prefix_length, data_sha256, preference_rows_load
 from rlhf.runs import run_json_read
+
+if TYPE_CHECKING:
+    from torch.nn import Module
+    from transformers import PreTrainedTokenizerBase
 
 SPLIT_CHOICES = ("auto", "heldout", "all")
 
@@ -37,7 +42,7 @@ def wilson_interval(successes: int, trials: int, *, z: float = 1.959964) -> tupl
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
 
 
-def pairwise_metrics(chosen_scores: Sequence[float], rejected_scores: Sequence[float],
+def pairwise_metrics(chosen_scores: Sequence[float] | Floats, rejected_scores: Sequence[float] | Floats,
                      *, prefix: str = "") -> dict[str, Any]:
     """Accuracy (ties count as wrong), its Wilson 95% interval, mean margin and counts."""
     chosen = np.asarray(chosen_scores, dtype=np.float64)
@@ -65,8 +70,8 @@ def _with_eos(text: str, eos: str | None) -> str:
     return text if not eos or text.endswith(eos) else text + eos
 
 
-def reward_scores(model, tokenizer, prompts: Sequence[str], replies: Sequence[str], *,
-                  max_length: int, batch_size: int = 16) -> np.ndarray:
+def reward_scores(model: Module, tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], replies: Sequence[str],
+                  *, max_length: int, batch_size: int = 16) -> Floats:
     """Scalar rewards of prompt+reply texts from a sequence-classification model (num_labels=1).
 
     Longer texts than `max_length` (which TRL drops in training) are cut from the left, keeping the reply.
@@ -89,7 +94,7 @@ def reward_scores(model, tokenizer, prompts: Sequence[str], replies: Sequence[st
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
-def pair_token_ids(tokenizer, row: PreferenceRow, *, max_length: int) -> tuple[list[int], list[int], int]:
+def pair_token_ids(tokenizer: PreTrainedTokenizerBase, row: PreferenceRow, *, max_length: int) -> tuple[list[int], list[int], int]:
     """(chosen ids, rejected ids, prompt length) as TRL's DPOTrainer builds them, truncated keeping the start."""
     prompt_ids = tokenizer(row.prompt)["input_ids"]
     chosen_ids = tokenizer(row.prompt + _with_eos(row.chosen, tokenizer.eos_token))["input_ids"]
@@ -100,8 +105,8 @@ def pair_token_ids(tokenizer, row: PreferenceRow, *, max_length: int) -> tuple[l
     return chosen_ids[:max_length], rejected_ids[:max_length], prompt_length
 
 
-def completion_logps(model, tokenizer, sequences: Sequence[list[int]], prompt_lengths: Sequence[int],
-                     *, batch_size: int = 8) -> np.ndarray:
+def completion_logps(model: Module, tokenizer: PreTrainedTokenizerBase, sequences: Sequence[list[int]],
+                     prompt_lengths: Sequence[int], *, batch_size: int = 8) -> Floats:
     """Sum of log p(token | prefix) over each sequence's tokens after its prompt."""
     import torch
 
@@ -127,8 +132,8 @@ def completion_logps(model, tokenizer, sequences: Sequence[list[int]], prompt_le
     return np.concatenate(totals) if totals else np.zeros(0)
 
 
-def pair_logps(model, tokenizer, rows: Sequence[PreferenceRow], *, max_length: int,
-               batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def pair_logps(model: Module, tokenizer: PreTrainedTokenizerBase, rows: Sequence[PreferenceRow], *, max_length: int,
+               batch_size: int = 8) -> tuple[Floats, Floats]:
     """(chosen, rejected) reply log-likelihoods of each row under `model`."""
     built = [pair_token_ids(tokenizer, row, max_length=max_length) for row in rows]
     chosen = completion_logps(model, tokenizer, [b[0] for b in built], [b[2] for b in built], batch_size=batch_size)
@@ -140,8 +145,8 @@ def pair_logps(model, tokenizer, rows: Sequence[PreferenceRow], *, max_length: i
 # ---------------------------------------------------------------- metrics per kind
 
 
-def reward_model_metrics(model, tokenizer, rows: Sequence[PreferenceRow], *, max_length: int,
-                         batch_size: int = 16) -> dict[str, Any]:
+def reward_model_metrics(model: Module, tokenizer: PreTrainedTokenizerBase, rows: Sequence[PreferenceRow], *,
+                         max_length: int, batch_size: int = 16) -> dict[str, Any]:
     prompts = [row.prompt for row in rows]
     chosen = reward_scores(model, tokenizer, prompts, [row.chosen for row in rows], max_length=max_length,
                            batch_size=batch_size)
@@ -150,12 +155,17 @@ def reward_model_metrics(model, tokenizer, rows: Sequence[PreferenceRow], *, max
     return pairwise_metrics(chosen, rejected)
 
 
-def dpo_metrics(policy, reference, tokenizer, rows: Sequence[PreferenceRow], *, beta: float, max_length: int,
-                batch_size: int = 8) -> dict[str, Any]:
+def dpo_metrics(policy: Module, reference: Module | None, tokenizer: PreTrainedTokenizerBase,
+                rows: Sequence[PreferenceRow], *, beta: float, max_length: int, batch_size: int = 8) -> dict[str, Any]:
     """Implicit-reward metrics of a DPO policy; `reference=None` means the policy with its LoRA adapter off."""
     policy_chosen, policy_rejected = pair_logps(policy, tokenizer, rows, max_length=max_length,
                                                 batch_size=batch_size)
     if reference is None:
+        from peft import PeftModel
+
+        if not isinstance(policy, PeftModel):
+            raise TypeError(f"reference=None needs a LoRA (PEFT) policy, whose adapter turned off is the reference; "
+                            f"got a {type(policy).__name__}: pass the reference model")
         with policy.disable_adapter():
             ref_chosen, ref_rejected = pair_logps(policy, tokenizer, rows, max_length=max_length,
                                                   batch_size=batch_size)

@@ -30,18 +30,21 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
+from rlhf.arrays import Floats
 from rlhf.config import FEATURE_CHOICES, L2_FOLDS, RewardTrainingConfig
 from rlhf.data import PreferenceRow
 from rlhf.fields import ConfigError
 from rlhf.runs import (
+    PreparedRun,
     ProgressFn,
     RunResult,
     StopFn,
@@ -56,34 +59,39 @@ from rlhf.runs import (
 PACKAGED_ENCODER = "packaged:all-MiniLM-L6-v2"
 HEAD_FILE = "head.npz"
 LEGACY_FEATURES = "conversation"   # what heads saved before run.json recorded their features read
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# What the encoder gives and the cache holds: float32 rows, one per text.
+Embeddings: TypeAlias = npt.NDArray[np.float32]
 _ENCODER_FILES = ("config.json", "tokenizer.json", "vocab.txt", "model.safetensors", "pytorch_model.bin")
 
 
 # ---------------------------------------------------------------- Bradley-Terry head (pure numpy)
 
 
-def _pair_logits(weights: np.ndarray, differences: np.ndarray, margins: np.ndarray | None):
+def _pair_logits(weights: Floats, differences: Floats, margins: Floats | None) -> Floats:
     z = differences @ weights
     if margins is not None:
         z = z - margins
     return z
 
 
-def bradley_terry_losses(weights: np.ndarray, differences: np.ndarray,
-                         margins: np.ndarray | None = None) -> np.ndarray:
+def bradley_terry_losses(weights: Floats, differences: Floats,
+                         margins: Floats | None = None) -> Floats:
     """Per-row loss softplus(-(w . d_i - m_i)) = -log sigmoid(r_chosen - r_rejected - margin)."""
     return np.logaddexp(0.0, -_pair_logits(weights, differences, margins))
 
 
-def bradley_terry_gradients(weights: np.ndarray, differences: np.ndarray,
-                            margins: np.ndarray | None = None) -> np.ndarray:
+def bradley_terry_gradients(weights: Floats, differences: Floats,
+                            margins: Floats | None = None) -> Floats:
     """Per-row gradients of the loss with respect to w, shape (rows, dimension); no L2 term."""
     z = _pair_logits(weights, differences, margins)
     return -_sigmoid(-z)[:, None] * differences
 
 
-def bradley_terry_hessian(weights: np.ndarray, differences: np.ndarray, margins: np.ndarray | None = None,
-                          *, l2: float) -> np.ndarray:
+def bradley_terry_hessian(weights: Floats, differences: Floats, margins: Floats | None = None,
+                          *, l2: float) -> Floats:
     """Exact Hessian of J(w) = mean loss + (l2/2)|w|^2, shape (dimension, dimension)."""
     z = _pair_logits(weights, differences, margins)
     curvature = _sigmoid(z) * _sigmoid(-z)
@@ -92,13 +100,13 @@ def bradley_terry_hessian(weights: np.ndarray, differences: np.ndarray, margins:
     return hessian
 
 
-def bradley_terry_objective(weights: np.ndarray, differences: np.ndarray, margins: np.ndarray | None = None,
+def bradley_terry_objective(weights: Floats, differences: Floats, margins: Floats | None = None,
                             *, l2: float) -> float:
     return float(bradley_terry_losses(weights, differences, margins).mean() + 0.5 * l2 * weights @ weights)
 
 
-def bradley_terry_fit(differences: np.ndarray, margins: np.ndarray | None = None, *, l2: float,
-                      max_iterations: int = 100, tolerance: float = 1e-10) -> tuple[np.ndarray, dict[str, Any]]:
+def bradley_terry_fit(differences: Floats, margins: Floats | None = None, *, l2: float,
+                      max_iterations: int = 100, tolerance: float = 1e-10) -> tuple[Floats, dict[str, Any]]:
     """Minimise J(w) by damped Newton steps from w = 0. Returns (weights, fit report)."""
     if l2 <= 0:
         raise ValueError("l2 must be > 0: it keeps the optimum finite on separable data and the Hessian invertible")
@@ -127,7 +135,7 @@ def bradley_terry_fit(differences: np.ndarray, margins: np.ndarray | None = None
                      "gradient_norm": gradient_norm, "objective": objective}
 
 
-def _sigmoid(values: np.ndarray) -> np.ndarray:
+def _sigmoid(values: Floats) -> Floats:
     return np.exp(-np.logaddexp(0.0, -values))
 
 
@@ -147,7 +155,7 @@ class L2Choice:
                 "rule": "the strongest L2 whose cross-validated accuracy is within one standard error of the best"}
 
 
-def l2_cross_validated(differences: np.ndarray, groups: Sequence[str], *, grid: Sequence[float],
+def l2_cross_validated(differences: Floats, groups: Sequence[str], *, grid: Sequence[float],
                        folds: int = 5, seed: int = 0) -> L2Choice:
     """The L2 strength of the head, chosen by `folds`-fold cross-validation on its own training rows.
 
@@ -223,7 +231,7 @@ class TextEncoder:
         return digest.hexdigest()
 
     @cached_property
-    def _model_and_tokenizer(self):
+    def _model_and_tokenizer(self) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
@@ -232,7 +240,7 @@ class TextEncoder:
         model.eval()
         return model, tokenizer
 
-    def batches(self, texts: Sequence[str]):
+    def batches(self, texts: Sequence[str]) -> Iterator[tuple[int, Embeddings]]:
         """Yield (start index, embeddings float32 [batch, dimension]) batch by batch."""
         import torch
 
@@ -255,7 +263,7 @@ class EmbeddingCache:
     root: Path
     encoder_id: str
     _index: dict[str, int] = field(default_factory=dict, init=False)
-    _vectors: np.ndarray | None = field(default=None, init=False)
+    _vectors: Embeddings | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -285,13 +293,14 @@ class EmbeddingCache:
                 seen.setdefault(text, None)
         return list(seen)
 
-    def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def add(self, texts: Sequence[str], vectors: Embeddings) -> None:
         start = len(self._index)
         for offset, text in enumerate(texts):
             self._index[self.key(text)] = start + offset
         self._vectors = vectors if self._vectors is None else np.concatenate([self._vectors, vectors])
 
-    def get(self, texts: Sequence[str]) -> np.ndarray:
+    def get(self, texts: Sequence[str]) -> Embeddings:
+        assert self._vectors is not None, "nothing is cached yet"
         return self._vectors[[self._index[self.key(text)] for text in texts]]
 
     def save(self) -> None:
@@ -314,7 +323,8 @@ def default_cache_dir() -> Path:
 
 
 def embed_texts(encoder: TextEncoder, texts: Sequence[str], cache: EmbeddingCache, *,
-                on_batch=None, should_stop: StopFn | None = None) -> np.ndarray:
+                on_batch: Callable[[int, int], object] | None = None,
+                should_stop: StopFn | None = None) -> Embeddings:
     """Embeddings of `texts` (rows in order), encoding only what the cache lacks; the cache is saved even when
     `should_stop` interrupts (raising `TrainingCancelled`), so the next run picks up where this one stopped."""
     missing = cache.missing(texts)
@@ -353,7 +363,7 @@ def features_texts(prompts: Sequence[str], replies: Sequence[str], features: str
 
 
 def text_features(encoder: TextEncoder, cache: EmbeddingCache, prompts: Sequence[str], replies: Sequence[str],
-                  features: str, **embed_options) -> np.ndarray:
+                  features: str, **embed_options: Any) -> Floats:
     """phi(prompt, reply) for each pair, float64 (pairs, dimension); one encoder pass over every block's texts.
     `embed_options` go to `embed_texts` (progress, cancellation)."""
     blocks = features_texts(prompts, replies, features)
@@ -362,7 +372,7 @@ def text_features(encoder: TextEncoder, cache: EmbeddingCache, prompts: Sequence
 
 
 def pair_features(encoder: TextEncoder, cache: EmbeddingCache, rows: Sequence[PreferenceRow], features: str,
-                  **embed_options) -> tuple[np.ndarray, np.ndarray]:
+                  **embed_options: Any) -> tuple[Floats, Floats]:
     """(phi of the chosen sides, phi of the rejected sides) of `rows`."""
     prompts = [row.prompt for row in rows]
     both = text_features(encoder, cache, prompts + prompts, [row.chosen for row in rows]
@@ -370,7 +380,7 @@ def pair_features(encoder: TextEncoder, cache: EmbeddingCache, rows: Sequence[Pr
     return both[:len(rows)], both[len(rows):]
 
 
-def row_margins(rows: Sequence[PreferenceRow]) -> np.ndarray:
+def row_margins(rows: Sequence[PreferenceRow]) -> Floats:
     return np.array([row.margin or 0.0 for row in rows], dtype=np.float64)
 
 
@@ -379,8 +389,8 @@ class LinearHeadModel:
     """A fitted head with its encoder: scores texts, and exposes what attribution needs."""
 
     folder: Path
-    weights: np.ndarray
-    hessian: np.ndarray
+    weights: Floats
+    hessian: Floats
     l2: float
     margin_used: bool
     encoder: TextEncoder
@@ -404,22 +414,22 @@ class LinearHeadModel:
                    l2=float(saved["l2"]), margin_used=bool(record["data"]["margin_used"]), encoder=encoder,
                    cache=cache, record=record, features=record["encoder"].get("features", LEGACY_FEATURES))
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> Floats:
         return embed_texts(self.encoder, texts, self.cache).astype(np.float64)
 
-    def scores(self, prompts: Sequence[str], replies: Sequence[str]) -> np.ndarray:
+    def scores(self, prompts: Sequence[str], replies: Sequence[str]) -> Floats:
         return text_features(self.encoder, self.cache, prompts, replies, self.features) @ self.weights
 
-    def pair_differences(self, rows: Sequence[PreferenceRow]) -> np.ndarray:
+    def pair_differences(self, rows: Sequence[PreferenceRow]) -> Floats:
         chosen, rejected = pair_features(self.encoder, self.cache, rows, self.features)
         return chosen - rejected
 
-    def per_example_gradients(self, rows: Sequence[PreferenceRow]) -> np.ndarray:
+    def per_example_gradients(self, rows: Sequence[PreferenceRow]) -> Floats:
         """Loss gradients (rows, dimension) at the fitted weights, with margins as in training."""
         margins = row_margins(rows) if self.margin_used else None
         return bradley_terry_gradients(self.weights, self.pair_differences(rows), margins)
 
-    def head_hessian(self) -> np.ndarray:
+    def head_hessian(self) -> Floats:
         """Exact Hessian of the training objective at the fitted weights (L2 included)."""
         return self.hessian
 
@@ -466,7 +476,9 @@ def linear_head_train(
             seconds_per_batch = (time.monotonic() - batch_started) / batch_number
             on_progress(batch_number, total_steps, None, seconds_per_batch * (total_steps - batch_number))
 
-    status, metrics, fit_report, global_step, l2_choice = "completed", {}, {}, 0, None
+    metrics: dict[str, Any] = {}
+    fit_report: dict[str, Any] = {}
+    status, global_step, l2_choice = "completed", 0, None
     try:
         chosen, rejected = pair_features(encoder, cache, run.all_rows, features, on_batch=report_batch,
                                          should_stop=should_stop)
@@ -511,7 +523,7 @@ def linear_head_train(
                      metrics=metrics, dropped_row_ids=[], record=record)
 
 
-def _train_differences(run, embedded: np.ndarray) -> np.ndarray:
+def _train_differences(run: PreparedRun[RewardTrainingConfig], embedded: Floats) -> Floats:
     """phi(chosen) - phi(rejected) of the training rows; `embedded` holds the features of the chosen sides of
     `run.all_rows` followed by their rejected sides."""
     index_of = {row.row_id: index for index, row in enumerate(run.all_rows)}
@@ -520,7 +532,7 @@ def _train_differences(run, embedded: np.ndarray) -> np.ndarray:
     return vectors[train_index] - vectors[[len(run.all_rows) + i for i in train_index]]
 
 
-def _l2_choose(run, embedded: np.ndarray) -> dict[str, Any]:
+def _l2_choose(run: PreparedRun[RewardTrainingConfig], embedded: Floats) -> dict[str, Any]:
     """The head's L2: the configured one, or the one cross-validation on the training rows chooses.
 
     Folds keep a comparison's rows together (its judgments), as in the attribution harness. Margins are left
@@ -539,7 +551,8 @@ def _l2_choose(run, embedded: np.ndarray) -> dict[str, Any]:
                               folds=L2_FOLDS, seed=run.config.seed).as_dict()
 
 
-def _fit_and_score(run, embedded: np.ndarray, *, l2: float) -> tuple[np.ndarray, np.ndarray, dict, dict[str, Any]]:
+def _fit_and_score(run: PreparedRun[RewardTrainingConfig], embedded: Floats, *,
+                   l2: float) -> tuple[Floats, Floats, dict[str, Any], dict[str, Any]]:
     """Fit the head on the training rows' feature differences; score train and held-out rows.
 
     `embedded` holds the features of the chosen sides of `run.all_rows` followed by their rejected sides.
