@@ -124,7 +124,7 @@ def attribution_aggregate(rows: Sequence[PreferenceRow], scores: RowScores, *, s
         for index, judgment in enumerate(row.judgment_ids):
             contributor_of[judgment] = row.contributor_ids[index] if row.contributor_ids else None
             vote = vote_of[judgment]
-            if judged_directly:
+            if scores.judgment_scores is not None:
                 unshared[judgment] = float(scores.judgment_scores.get(judgment, 0.0)) if vote else 0.0
             else:
                 unshared[judgment] = vote * score / len(voting) if vote else 0.0
@@ -144,10 +144,11 @@ def attribution_aggregate(rows: Sequence[PreferenceRow], scores: RowScores, *, s
         judgments = unshared
     contributors: dict[str, float] = defaultdict(float)
     for judgment, value in judgments.items():
-        if contributor_of[judgment] is None:
+        contributor = contributor_of[judgment]
+        if contributor is None:
             unattributed += value
         else:
-            contributors[contributor_of[judgment]] += value
+            contributors[contributor] += value
     return Attribution(rows={row.row_id: float(scores.row_scores[row.row_id]) for row in rows},
                        row_groups=row_groups, judgments=judgments, judgment_contributors=contributor_of,
                        contributors=dict(contributors), group_sizes={g: len(m) for g, m in members.items()},

@@ -51,7 +51,7 @@ def _row_sums(rows: Sequence[PreferenceRow], judgment_scores: dict[int, float]) 
 
 
 class _Baseline:
-    model_kinds = RUN_KINDS
+    model_kinds: tuple[str, ...] = RUN_KINDS
     uses_model = False
     reads_votes = True
     name = ""
@@ -94,8 +94,9 @@ class Reliability(_Baseline):
         estimate = dawid_skene_estimate(records, coding="a_b") if records else None
         reliability = {annotator: result.reliability
                        for annotator, result in (estimate.annotators.items() if estimate else ())}
-        scores = {judgment: 2.0 * reliability[contributor] - 1.0
-                  if label is not None and reliability.get(contributor) is not None else 0.0
+        scores = {judgment: 2.0 * value - 1.0
+                  if label is not None and contributor is not None
+                  and (value := reliability.get(contributor)) is not None else 0.0
                   for judgment, contributor, _, label in labels}
         details = {"contributors": len(reliability),
                    "unidentifiable_contributors": sum(value is None for value in reliability.values()),

@@ -103,12 +103,13 @@ def representable_truth(pool_features: Mapping[str, tuple[np.ndarray, np.ndarray
 
 
 def _spread(values: Sequence[float]) -> dict[str, Any]:
-    values = np.asarray(values, dtype=np.float64)
-    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "min": float(values.min()), "max": float(values.max()), "values": values.tolist()}
+    array = np.asarray(values, dtype=np.float64)
+    return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+            "min": float(array.min()), "max": float(array.max()), "values": array.tolist()}
 
 
-def _one_population(pool_features, eval_differences, pool, truth, settings: StudySettings, overlap: int,
+def _one_population(pool_features: Mapping[str, tuple[np.ndarray, np.ndarray]], eval_differences: np.ndarray,
+                    pool: Sequence[Any], truth: Mapping[str, str], settings: StudySettings, overlap: int,
                     seed: int) -> dict[str, float]:
     from rlhf.attribution.aggregate import attribution_aggregate
     from rlhf.attribution.methods import RowScores

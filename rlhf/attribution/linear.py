@@ -58,7 +58,8 @@ class HeadProblem:
         return bradley_terry_gradients(weights, self.train_differences, self.train_margins)
 
     def eval_gradient(self, weights: np.ndarray) -> np.ndarray:
-        return bradley_terry_gradients(weights, self.eval_differences).mean(axis=0)
+        gradient: np.ndarray = bradley_terry_gradients(weights, self.eval_differences).mean(axis=0)
+        return gradient
 
 
 def head_problem(model_dir: str | Path, train_rows: Sequence[PreferenceRow], eval_rows: Sequence[PreferenceRow],
@@ -77,7 +78,7 @@ def head_problem(model_dir: str | Path, train_rows: Sequence[PreferenceRow], eva
     return problem
 
 
-def influence_exact(problem: HeadProblem) -> tuple[np.ndarray, dict]:
+def influence_exact(problem: HeadProblem) -> tuple[np.ndarray, dict[str, Any]]:
     weights = problem.model.weights
     hessian = bradley_terry_hessian(weights, problem.train_differences, problem.train_margins, l2=problem.model.l2)
     scores = exact_influence_scores(problem.train_gradients(weights), problem.eval_gradient(weights), hessian)
@@ -121,7 +122,7 @@ def newton_trajectory(differences: np.ndarray, margins: np.ndarray | None, *, l2
     return steps, weights
 
 
-def tracin(problem: HeadProblem) -> tuple[np.ndarray, dict]:
+def tracin(problem: HeadProblem) -> tuple[np.ndarray, dict[str, Any]]:
     model = problem.model
     steps, final = newton_trajectory(problem.train_differences, problem.train_margins, l2=model.l2)
     drift = float(np.abs(final - model.weights).max())
@@ -139,7 +140,7 @@ def tracin(problem: HeadProblem) -> tuple[np.ndarray, dict]:
                     "step_sizes": [step.step_size for step in steps]}
 
 
-def datainf(problem: HeadProblem, settings: AttributionSettings) -> tuple[np.ndarray, dict]:
+def datainf(problem: HeadProblem, settings: AttributionSettings) -> tuple[np.ndarray, dict[str, Any]]:
     weights = problem.model.weights
     dimension = int(weights.shape[0])
     scores, lambdas = datainf_scores(problem.train_gradients(weights), problem.eval_gradient(weights),

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 PROFILE_SCHEMA = "ledgerloop-attribution-profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -65,12 +66,12 @@ NORMALISATION = ("every score is divided by the mean paid score of an honest ann
                  "the same method and overlap: only ratios matter to emission policies")
 
 
-def _figure(values: Sequence[float]) -> dict[str, Any]:
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
+def _figure(values: npt.ArrayLike) -> dict[str, Any]:
+    array = np.asarray(values, dtype=np.float64)
+    if array.size == 0:
         return {"mean": None, "sd": None, "n": 0, "quantiles": None}
-    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if values.size > 1 else 0.0,
-            "n": int(values.size), "quantiles": [float(q) for q in np.quantile(values, QUANTILES)]}
+    return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if array.size > 1 else 0.0,
+            "n": int(array.size), "quantiles": [float(q) for q in np.quantile(array, QUANTILES)]}
 
 
 def judgment_figures(judgment_scores: Mapping[int, float], judgments: Sequence[Any], truth: Mapping[str, str],

@@ -28,7 +28,7 @@ import math
 import resource
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,7 +184,7 @@ def _peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def _cuda_peak_reset():
+def _cuda_peak_reset() -> Callable[[], int | None]:
     """Reset CUDA's peak counter if torch is loaded with a GPU; returns a function reading the peak (or None)."""
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available():

@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,6 +56,9 @@ from rlhf.attribution.influence import roc_auc, spearman
 from rlhf.attribution.methods import BUILTIN_ORDER
 from rlhf.config import L2_GRID
 from rlhf.data import PreferenceRow
+
+if TYPE_CHECKING:
+    from rlhf.config import RewardTrainingConfig
 
 DEFAULT_DATA = Path("..") / "shared" / "data" / "hh-rlhf-harmless-1k.jsonl"   # relative to the repository root
 ALL_METHODS = BUILTIN_ORDER
@@ -298,7 +301,7 @@ def _scenario(config: ValidationConfig, pool: list[Comparison], truth: Mapping[s
                      {annotator.annotator_id: annotator.accuracy for annotator in population.annotators})
 
 
-def _head_config(config: ValidationConfig, output_dir: Path):
+def _head_config(config: ValidationConfig, output_dir: Path) -> RewardTrainingConfig:
     from rlhf.config import RewardTrainingConfig
 
     return RewardTrainingConfig(head="linear", output_dir=str(output_dir), eval_fraction=0.0, device="cpu",
@@ -329,11 +332,12 @@ def _refit_loss(config: ValidationConfig, scenario: _Scenario, keep: np.ndarray)
     """Held-out loss of the head refitted on the rows where `keep` is True."""
     from rlhf.linear_head import bradley_terry_fit, bradley_terry_losses
 
+    assert config.l2 is not None   # _measure's config carries the l2 the head was fitted with
     weights, _ = bradley_terry_fit(scenario.train_differences[keep], l2=config.l2)
     return float(bradley_terry_losses(weights, scenario.eval_differences).mean())
 
 
-def _measure(config: ValidationConfig, scenario: _Scenario, say, *, with_scaling: bool) -> dict[str, Any]:
+def _measure(config: ValidationConfig, scenario: _Scenario, say: Callable[[str], Any], *, with_scaling: bool) -> dict[str, Any]:
     from rlhf.attribution.methods import AttributionSettings
     from rlhf.attribution.run import attribution_run
 
@@ -378,7 +382,7 @@ def _measure(config: ValidationConfig, scenario: _Scenario, say, *, with_scaling
     return measured
 
 
-def _method_figures(scenario: _Scenario, paid: dict, raw: dict, loo_change: dict[str, float],
+def _method_figures(scenario: _Scenario, paid: dict[str, Any], raw: dict[str, Any], loo_change: dict[str, float],
                     halves: list[np.ndarray], half_losses: list[float]) -> dict[str, Any]:
     scores = paid["contributors"]
     loo_sample = sorted(loo_change)
@@ -402,14 +406,15 @@ def _method_figures(scenario: _Scenario, paid: dict, raw: dict, loo_change: dict
     }
 
 
-def _profile_figures(scenario: _Scenario, paid: dict) -> dict[str, Any]:
+def _profile_figures(scenario: _Scenario, paid: dict[str, Any]) -> dict[str, Any]:
     from rlhf.attribution.profile import judgment_figures
 
     scores = {int(judgment): entry["score"] for judgment, entry in paid["judgments"].items()}
     return judgment_figures(scores, scenario.judgments, scenario.truth, scenario.kinds, scenario.accuracy)
 
 
-def _copy_experiment(config: ValidationConfig, scenario: _Scenario, methods: dict[str, Any], say) -> None:
+def _copy_experiment(config: ValidationConfig, scenario: _Scenario, methods: dict[str, Any],
+                     say: Callable[[str], Any]) -> None:
     """m accounts give a sample of honest correct judgments' labels to the same comparisons; the head is
     retrained with the copies and every method run again. Adds a "copies" entry to each method's profile."""
     from rlhf.attribution.methods import AttributionSettings
@@ -460,13 +465,15 @@ def _detection(scenario: _Scenario, scores: Mapping[str, float]) -> dict[str, fl
             "detection_auc_flip": roc_auc(of(("honest",)), of(("flip",)))}
 
 
-def _scaling(config: ValidationConfig, scenario: _Scenario, say) -> dict[str, Any]:
+def _scaling(config: ValidationConfig, scenario: _Scenario, say: Callable[[str], Any]) -> dict[str, Any]:
     """Wall time (best of a few runs) of training and of each method on growing shares of the rows (fresh heads,
     cached embeddings)."""
     from rlhf.attribution.methods import AttributionSettings
     from rlhf.attribution.run import attribution_run
 
-    sizes, train_seconds, method_seconds = [], [], {method: [] for method in config.methods}
+    sizes: list[int] = []
+    train_seconds: list[float] = []
+    method_seconds: dict[str, list[float]] = {method: [] for method in config.methods}
     for share in config.scaling_fractions:
         rows = scenario.rows[:max(2, round(share * len(scenario.rows)))]
         folder = scenario.model_dir.parent / f"{scenario.model_dir.name}-scale-{len(rows)}"
