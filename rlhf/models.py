@@ -68,7 +68,7 @@ def reward_model_load(model_dir: str | Path, *, device: str = "auto") -> tuple[A
     else:
         model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
-    return _placed(model, device), tokenizer, record
+    return model_placed(model, device), tokenizer, record
 
 
 def dpo_models_load(model_dir: str | Path, *, device: str = "auto") -> tuple[Any, Any, Any, dict[str, Any]]:
@@ -88,13 +88,14 @@ def dpo_models_load(model_dir: str | Path, *, device: str = "auto") -> tuple[Any
         from peft import PeftModel
 
         base = AutoModelForCausalLM.from_pretrained(config["model_path"])
-        return _placed(PeftModel.from_pretrained(base, str(model_dir)), device), None, tokenizer, record
+        return model_placed(PeftModel.from_pretrained(base, str(model_dir)), device), None, tokenizer, record
     policy = AutoModelForCausalLM.from_pretrained(str(model_dir))
     reference = AutoModelForCausalLM.from_pretrained(config.get("ref_model_path") or config["model_path"])
-    return _placed(policy, device), _placed(reference, device), tokenizer, record
+    return model_placed(policy, device), model_placed(reference, device), tokenizer, record
 
 
-def _placed(model: Model, device: str) -> Model:
+def model_placed(model: Model, device: str) -> Model:
+    """The model on the device `device` (auto, cpu or cuda) resolves to, in eval mode."""
     model.to(device_resolve(device)["device"])
     model.eval()
     return model

@@ -34,17 +34,28 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from rlhf.attribution.influence import GradientBlock, datainf_scores
 from rlhf.attribution.methods import AttributionSettings
 from rlhf.data import PreferenceRow
 from rlhf.linear_head import EmbeddingCache
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from torch import Tensor
+    from torch.nn import Module
+    from transformers import PreTrainedModel
+
+# A row's loss as a function of (parameters, token ids, scored-token mask, extra row values, attention mask or
+# None): what torch.func differentiates.
+LossFunction: TypeAlias = "Callable[..., Tensor]"
 
 WEIGHT_FILE_PATTERN = re.compile(r"^(adapter_model|model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)$")
 CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
@@ -110,11 +121,11 @@ def run_checkpoints(model_dir: str | Path, record: dict[str, Any], *, which: str
     return checkpoints
 
 
-def _learning_rate_schedule(model_dir: Path, record: dict[str, Any]):
+def _learning_rate_schedule(model_dir: Path, record: dict[str, Any]) -> Callable[[npt.ArrayLike], np.ndarray]:
     """step -> learning rate, from the newest trainer_state.json's log (interpolated), else the configured rate."""
     states = sorted(model_dir.glob("checkpoint-*/trainer_state.json"),
-                    key=lambda path: int(CHECKPOINT_FOLDER.match(path.parent.name).group(1))
-                    if CHECKPOINT_FOLDER.match(path.parent.name) else -1)
+                    key=lambda path: int(match.group(1))
+                    if (match := CHECKPOINT_FOLDER.match(path.parent.name)) else -1)
     logged: list[tuple[int, float]] = []
     if states:
         history = json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", [])
@@ -134,7 +145,7 @@ def _learning_rate_schedule(model_dir: Path, record: dict[str, Any]):
 class CountSketch:
     """Seeded count sketch of gradient blocks (name -> tensor [batch, ...]) into one vector per example."""
 
-    def __init__(self, sizes: dict[str, int], *, target_dim: int, seed: int, device):
+    def __init__(self, sizes: dict[str, int], *, target_dim: int, seed: int, device: str) -> None:
         import torch
 
         total = sum(sizes.values())
@@ -160,7 +171,7 @@ class CountSketch:
             start += width
         self.dimension = start
 
-    def __call__(self, gradients: dict[str, Any]):
+    def __call__(self, gradients: dict[str, Tensor]) -> Tensor:
         import torch
 
         parts = []
@@ -224,7 +235,7 @@ class GradientRun:
     mode: str = ""
     layout: list[GradientBlock] = field(default_factory=list)
     _reference_logps: dict[str, tuple[float, float]] = field(default_factory=dict)
-    _reference_model: Any = None
+    _reference_model: Module | None = None
 
     @classmethod
     def open(cls, model_dir: str | Path, record: dict[str, Any], settings: AttributionSettings) -> GradientRun:
@@ -309,14 +320,15 @@ class GradientRun:
 
     # -- models and losses
 
-    def _load(self, folder: Path):
+    def _load(self, folder: Path) -> PreTrainedModel | PeftModel:
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-        from rlhf.models import is_adapter_folder
+        from rlhf.models import is_adapter_folder, model_placed
 
         model_class = (AutoModelForSequenceClassification if self.loss.kind == "reward_model"
                        else AutoModelForCausalLM)
-        options = {"num_labels": 1} if self.loss.kind == "reward_model" else {}
+        options: dict[str, Any] = {"num_labels": 1} if self.loss.kind == "reward_model" else {}
+        model: PreTrainedModel | PeftModel
         if is_adapter_folder(folder):
             from peft import PeftModel
 
@@ -326,29 +338,30 @@ class GradientRun:
         else:
             model = model_class.from_pretrained(str(folder), **options)
         model.config.pad_token_id = self.tokenizer.pad_token_id
-        model.to(self.device)
-        model.eval()
-        return model
+        return model_placed(model, self.device)
 
-    def _loss_function(self, model, functional_call):
+    def _loss_function(self, model: Module, functional_call: Callable[..., Any]) -> LossFunction:
         import torch
         from torch.nn.functional import logsigmoid
 
         loss = self.loss
 
-        def forward(parameters, ids, mask):
+        def forward(parameters: dict[str, Tensor], ids: Tensor, mask: Tensor | None) -> Tensor:
             inputs = {"input_ids": ids} if mask is None else {"input_ids": ids, "attention_mask": mask}
-            return functional_call(model, parameters, args=(), kwargs=inputs).logits.float()
+            logits: Tensor = functional_call(model, parameters, args=(), kwargs=inputs).logits.float()
+            return logits
 
         if loss.kind == "reward_model":
-            def reward_loss(parameters, ids, scored, extra, mask=None):
+            def reward_loss(parameters: dict[str, Tensor], ids: Tensor, scored: Tensor, extra: Tensor,
+                            mask: Tensor | None = None) -> Tensor:
                 rewards = forward(parameters, ids, mask).squeeze(-1)
                 # extra = (margin, centring coefficient) of this row
                 value = -logsigmoid(rewards[0] - rewards[1] - extra[0])
                 return value + extra[1] * (rewards[0] + rewards[1]) ** 2
             return reward_loss
 
-        def dpo_loss(parameters, ids, scored, extra, mask=None):
+        def dpo_loss(parameters: dict[str, Tensor], ids: Tensor, scored: Tensor, extra: Tensor,
+                     mask: Tensor | None = None) -> Tensor:
             logits = forward(parameters, ids, mask)
             token_logps = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
             logps = (token_logps * scored[:, 1:]).sum(-1)
@@ -369,7 +382,7 @@ class GradientRun:
         chosen, rejected = (self.tokenizer(text)["input_ids"][-self.loss.max_length:] for text in texts)
         return chosen, rejected, 0
 
-    def _batch(self, model, rows: list[tuple[PreferenceRow, bool]]) -> dict[str, Any]:
+    def _batch(self, model: Module, rows: list[tuple[PreferenceRow, bool]]) -> dict[str, Any]:
         import torch
 
         built = [self._token_ids(row) for row, _ in rows]
@@ -393,13 +406,15 @@ class GradientRun:
                 for key, value in {"ids": ids, "mask": mask, "scored": scored, "extra": extra.float(),
                                    "widths": widths}.items()}
 
-    def _reference(self, model, rows: list[PreferenceRow]) -> list[tuple[float, float]]:
+    def _reference(self, model: Module, rows: list[PreferenceRow]) -> list[tuple[float, float]]:
         """Reference log-likelihoods (chosen, rejected): the adapter-disabled policy, or the run's reference."""
         from rlhf.evaluate import pair_logps
 
         missing = [row for row in rows if self.loss.row_key(row, training=False) not in self._reference_logps]
         if missing:
-            if hasattr(model, "disable_adapter"):
+            from peft import PeftModel
+
+            if isinstance(model, PeftModel):
                 with model.disable_adapter():
                     chosen, rejected = pair_logps(model, self.tokenizer, missing, max_length=self.loss.max_length)
             else:
@@ -409,16 +424,19 @@ class GradientRun:
                 self._reference_logps[self.loss.row_key(row, training=False)] = (chosen_logp, rejected_logp)
         return [self._reference_logps[self.loss.row_key(row, training=False)] for row in rows]
 
-    def _reference_model_load(self):
+    def _reference_model_load(self) -> Module:
         if self._reference_model is None:
             from transformers import AutoModelForCausalLM
 
+            from rlhf.models import model_placed
+
             config = self.record["config"]
-            self._reference_model = AutoModelForCausalLM.from_pretrained(
-                config.get("ref_model_path") or config["model_path"]).to(self.device).eval()
+            self._reference_model = model_placed(AutoModelForCausalLM.from_pretrained(
+                config.get("ref_model_path") or config["model_path"]), self.device)
         return self._reference_model
 
-    def _padding_is_harmless(self, model, parameters, loss_of, example: tuple[PreferenceRow, bool]) -> bool:
+    def _padding_is_harmless(self, model: Module, parameters: dict[str, Tensor], loss_of: LossFunction,
+                             example: tuple[PreferenceRow, bool]) -> bool:
         """Does padding on the right, unmasked, leave a row's loss as it is with the attention mask?"""
         import torch
 
@@ -432,7 +450,7 @@ class GradientRun:
         return bool(torch.allclose(masked, unmasked, rtol=1e-4, atol=1e-5))
 
 
-def selected_parameters(model, pattern: str, *, kind: str) -> dict[str, Any]:
+def selected_parameters(model: Module, pattern: str, *, kind: str) -> dict[str, Tensor]:
     """name -> detached tensor of the parameters whose gradients count (see AttributionSettings.parameters)."""
     names = [name for name, _ in model.named_parameters()]
     if pattern == "auto":
