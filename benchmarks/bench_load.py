@@ -57,9 +57,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_database_url(url: str) -> str:
+def bench_database_url(url: str, name: str = "ledgerloop_bench_load") -> str:
+    """The database a benchmark owns, on the server `url` names."""
     parsed = urlparse(url)
-    return parsed._replace(path="/ledgerloop_bench_load").geturl()
+    return parsed._replace(path=f"/{name}").geturl()
 
 
 def prepare(env: dict, clients: int) -> dict:
@@ -89,12 +90,29 @@ print(json.dumps({{"slug": datanet.slug, "tokens": tokens}}))
 
 
 def reset_database(env: dict) -> None:
+    """Drop and create the (benchmark's own) database env's DATABASE_URL names."""
     import psycopg
 
-    admin = urlparse(env["DATABASE_URL"])._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS ledgerloop_bench_load WITH (FORCE)")
-        conn.execute("CREATE DATABASE ledgerloop_bench_load")
+    parsed = urlparse(env["DATABASE_URL"])
+    name = parsed.path.lstrip("/")
+    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def gunicorn_start(env: dict, port: int, *, workers: int, threads: int) -> subprocess.Popen:
+    """The site under gunicorn on 127.0.0.1:port, returned once it answers /healthz/."""
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "feedback_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers), "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )
+    for _ in range(100):
+        try:
+            http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz/")
+            break
+        except OSError:
+            time.sleep(0.1)
+    return server
 
 
 class Client(threading.Thread):
@@ -236,17 +254,8 @@ def one_load(env: dict, port: int, args, clients: int, rate: float) -> tuple[dic
     Returns (judging result, baseline result, lost, duplicates)."""
     reset_database(env)
     setup = prepare(env, clients)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "feedback_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread", "--log-level", "warning"],
-        env=env, cwd=ROOT,
-    )
+    server = gunicorn_start(env, port, workers=args.workers, threads=args.threads)
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz/")
-                break
-            except OSError:
-                time.sleep(0.1)
         measure(port, setup["tokens"], setup["slug"], clients, 2, judge=False, server_pid=server.pid)  # warm-up: every worker booted and connected
         baseline = measure(port, setup["tokens"], setup["slug"], clients, args.seconds / 3, judge=False, server_pid=server.pid)
         result = measure(port, setup["tokens"], setup["slug"], clients, args.seconds, judge=True, server_pid=server.pid, rate=rate)
