@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from feedback_site.annotation import api, views
 from feedback_site.attribution import views as attribution_views
 from feedback_site.quality import views as quality_views
+from feedback_site.rounds import views as rounds_views
 from feedback_site.training import views as training_views
 
 # The REST API under one prefix, and first: the resolver tries patterns in order, and trying every
@@ -56,6 +57,11 @@ urlpatterns = [
         quality_views.exclusion_revoke,
         name="quality_exclusion_revoke",
     ),
+    path("datanets/<slug:slug>/rounds/", rounds_views.rounds, name="datanet_rounds"),
+    path("generation/jobs/<int:job_id>/", rounds_views.job_detail, name="generation_job"),
+    path("generation/jobs/<int:job_id>/progress/", rounds_views.job_progress, name="generation_job_progress"),
+    path("generation/jobs/<int:job_id>/cancel/", rounds_views.job_cancel, name="generation_job_cancel"),
+    path("generation/jobs/<int:job_id>/retry/", rounds_views.job_retry, name="generation_job_retry"),
     path("training/", training_views.jobs, name="training_jobs"),
     path("training/jobs/<int:job_id>/", training_views.job_detail, name="training_job"),
     path("training/jobs/<int:job_id>/progress/", training_views.job_progress, name="training_job_progress"),

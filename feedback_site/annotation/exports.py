@@ -29,6 +29,11 @@ answer (``rlhf.quality``: annotators weighted by their estimated reliability, go
 and ``margin`` = (posterior of chosen - posterior of rejected) x the mean strength of the votes for
 chosen (1 when nobody voted for it); comparisons whose estimate is a tie give no row.
 
+A comparison of generated replies (the online loop's generation jobs) also carries ``generation``:
+``{"chosen": ..., "rejected": ...}``, what produced each reply (``Response.generation``: the job, the
+model version or base model, the sampling settings and the prompt's seed; null for an imported reply).
+Rows of imported comparisons are as they were without it, so their snapshots' hashes are unchanged.
+
 With ``aggregation="each"`` every current a/b judgment becomes its own row (row id
 ``j-<judgment id>``, margin = its strength), for methods that model each annotator.
 
@@ -37,7 +42,8 @@ The snapshot records which aggregation it was frozen with; its exports use that 
 Feedback log (``--format log``)
 -------------------------------
 One row per judgment event, revisions included, as specified in
-``simulator/schemas/feedback_log.v1.json``.
+``simulator/schemas/feedback_log.v1.json``; an event on a comparison of generated replies carries
+``generation``: ``{"a": ..., "b": ...}``, as above.
 """
 
 import hashlib
@@ -46,6 +52,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
+
+from django.db.models import Q
 
 from rlhf.data import preference_pair_problem
 from simulator.feedback_log import SCHEMA_VERSION as FEEDBACK_LOG_SCHEMA_VERSION
@@ -105,6 +113,23 @@ def _comparisons(datanet_id: int) -> Iterator[tuple]:
         .values_list("id", "prompt__text", "response_a__text", "response_b__text")
         .iterator(chunk_size=CHUNK)
     )
+
+
+def generated_sides(datanet_id: int) -> dict[int, dict[str, dict | None]]:
+    """What produced each side of the Datanet's comparisons of generated replies, by comparison id."""
+    rows = (
+        Comparison.objects.filter(datanet_id=datanet_id)
+        .filter(Q(response_a__generation__isnull=False) | Q(response_b__generation__isnull=False))
+        .values_list("id", "response_a__generation", "response_b__generation")
+        .iterator(chunk_size=CHUNK)
+    )
+    return {cid: {"a": a, "b": b} for cid, a, b in rows}
+
+
+def _with_generation(row: dict, sides: dict[str, dict | None] | None, chosen: str) -> dict:
+    if sides is not None:
+        row["generation"] = {"chosen": sides[chosen], "rejected": sides["b" if chosen == "a" else "a"]}
+    return row
 
 
 def current_judgments(events: Iterable[JudgmentRow], excluded: frozenset[str]) -> list[JudgmentRow]:
@@ -243,11 +268,14 @@ def trl_rows(snapshot: Snapshot, *, aggregation: str | None = None, stats: TrlSt
 
 def _trl_rows(datanet_id: int, cutoff: int, excluded: frozenset[str], aggregation: str, stats: TrlStats, estimate) -> Iterator[dict]:
     texts = _comparisons(datanet_id)
+    generated = generated_sides(datanet_id)
     for cid, events in groupby(_judgments(datanet_id, cutoff), key=lambda j: j.comparison_id):
-        yield from _comparison_trl_rows(cid, current_judgments(events, excluded), texts, aggregation, stats, estimate)
+        yield from _comparison_trl_rows(cid, current_judgments(events, excluded), texts, aggregation, stats, estimate,
+                                        generated.get(cid))
 
 
-def _comparison_trl_rows(cid, current: list[JudgmentRow], texts: Iterator[tuple], aggregation: str, stats: TrlStats, estimate) -> Iterator[dict]:
+def _comparison_trl_rows(cid, current: list[JudgmentRow], texts: Iterator[tuple], aggregation: str, stats: TrlStats, estimate,
+                         sides: dict[str, dict | None] | None = None) -> Iterator[dict]:
     """The TRL rows of one comparison's current judgments; `texts` is the comparison stream, advanced to `cid`."""
     if not current:
         return
@@ -272,7 +300,8 @@ def _comparison_trl_rows(cid, current: list[JudgmentRow], texts: Iterator[tuple]
             stats.skipped_invalid += 1
             continue
         stats.rows += 1
-        yield row
+        # Valid rows have two different texts, so the chosen text says which side was chosen.
+        yield _with_generation(row, sides, "a" if row["chosen"] == text_a else "b")
 
 
 def _iso(moment) -> str:
@@ -287,13 +316,14 @@ def feedback_log_rows(snapshot: Snapshot) -> Iterator[dict]:
     """Every judgment event of the snapshot, revisions included, in the feedback-log schema."""
     datanet_id, cutoff, excluded = _snapshot_scope(snapshot)
     datanet_name = _datanet_name(datanet_id)
+    generated = generated_sides(datanet_id)
     for j in _judgments(datanet_id, cutoff):
         if j.contributor not in excluded:
-            yield _log_row(j, datanet_name)
+            yield _log_row(j, datanet_name, generated.get(j.comparison_id))
 
 
-def _log_row(j: JudgmentRow, datanet_name: str) -> dict:
-    return {
+def _log_row(j: JudgmentRow, datanet_name: str, sides: dict[str, dict | None] | None = None) -> dict:
+    row = {
         "schema_version": FEEDBACK_LOG_SCHEMA_VERSION,
         "judgment_id": j.id,
         "annotator": j.contributor,
@@ -307,6 +337,9 @@ def _log_row(j: JudgmentRow, datanet_name: str) -> dict:
         "submitted_at": _iso(j.submitted_at),
         "revision_of": j.revision_of,
     }
+    if sides is not None:
+        row["generation"] = sides
+    return row
 
 
 def encode_row(row: dict) -> bytes:
@@ -399,15 +432,18 @@ def _digest_read(
     """
     datanet_name = _datanet_name(datanet_id)
     texts = _comparisons(datanet_id)
+    generated = generated_sides(datanet_id)
     for cid, group in groupby(_judgments(datanet_id, cutoff), key=lambda j: j.comparison_id):
         events = [j for j in group if j.contributor not in excluded]  # one comparison's: a handful
+        sides = generated.get(cid)
         for j in events:
-            read.log.update(encode_row(_log_row(j, datanet_name)))
+            read.log.update(encode_row(_log_row(j, datanet_name, sides)))
             read.events += 1
             read.annotators.add(j.contributor)
             yield j
         if trl_aggregation:
-            for row in _comparison_trl_rows(cid, current_judgments(events, excluded), texts, trl_aggregation, stats, None):
+            for row in _comparison_trl_rows(cid, current_judgments(events, excluded), texts, trl_aggregation, stats, None,
+                                            sides):
                 read.trl.update(encode_row(row))
 
 
@@ -457,7 +493,9 @@ def _export_hf(snapshot: Snapshot, out: Path) -> Path:
         jsonl = Path(tmp) / "rows.jsonl"
         stats = TrlStats()
         with jsonl.open("wb") as handle:
-            write_jsonl(trl_rows(snapshot, stats=stats), handle)
+            # A datasets column holds one type: the provenance of generated replies as JSON text, null for the rest.
+            write_jsonl(({**row, "generation": json.dumps(row["generation"]) if "generation" in row else None}
+                         for row in trl_rows(snapshot, stats=stats)), handle)
         features = datasets.Features(
             {
                 "row_id": datasets.Value("string"),
@@ -468,6 +506,7 @@ def _export_hf(snapshot: Snapshot, out: Path) -> Path:
                 "margin": datasets.Value("float64"),
                 "judgment_ids": datasets.Sequence(datasets.Value("int64")),
                 "contributor_ids": datasets.Sequence(datasets.Value("string")),
+                "generation": datasets.Value("string"),
             }
         )
         if stats.rows:

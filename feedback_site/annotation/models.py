@@ -117,6 +117,9 @@ class Response(models.Model):
     text = models.TextField()
     source_model = models.CharField(max_length=200, blank=True)
     position = models.PositiveSmallIntegerField()
+    # Where a generated reply came from (the generation job, model version, sampling settings and prompt seed that
+    # produced it); null for a reply that was imported. Exported with the comparisons it is part of.
+    generation = models.JSONField(null=True, blank=True)
 
 
 class Comparison(models.Model):

@@ -193,6 +193,52 @@ def _store_import(*, datanet, parsed: ParseResult, filename, origin, created_by,
     return batch
 
 
+def generated_comparisons_add(
+    *, prompt: Prompt, replies: list[tuple[str, str, dict]], pairs: list[tuple[int, int]]
+) -> tuple[int, int]:
+    """Stores generated replies to a prompt and the comparisons between them in the prompt's Datanet queue.
+
+    `replies` are (text, source model, provenance) and `pairs` index into them. A pair that is not a valid
+    preference pair by the one rule of import, export and training (`rlhf.data.preference_pair_problem`: the
+    same text twice, a NUL character) makes no comparison, and only replies in a stored pair are stored.
+    Returns (comparisons stored, pairs left out). Runs inside the caller's transaction, so a caller that records
+    the prompt as done in the same one never stores it twice."""
+    from rlhf.data import preference_pair_problem
+
+    valid = [(i, j) for i, j in pairs if preference_pair_problem(prompt.text, replies[i][0], replies[j][0]) is None]
+    used = sorted({index for pair in valid for index in pair})
+    if not used:
+        return 0, len(pairs)
+    first = (Response.objects.filter(prompt=prompt).order_by("-position").values_list("position", flat=True).first()
+             or 0) + 1
+    with transaction.atomic():
+        stored = Response.objects.bulk_create([
+            Response(prompt=prompt, text=replies[i][0], source_model=replies[i][1][:200], generation=replies[i][2],
+                     position=first + n)
+            for n, i in enumerate(used)
+        ])
+        by_index = dict(zip(used, stored, strict=True))
+        Comparison.objects.bulk_create([
+            Comparison(datanet_id=prompt.datanet_id, prompt=prompt, response_a=by_index[i], response_b=by_index[j],
+                       shuffle_key=shuffle_key(prompt.text, by_index[i].text, by_index[j].text))
+            for i, j in valid
+        ])
+    return len(valid), len(pairs) - len(valid)
+
+
+def queue_uncertainty_set(*, datanet: Datanet, uncertainty: dict[int, float], scored_by: str) -> int:
+    """Sets how unsure `scored_by` (a reward model version) is of each of the Datanet's comparisons, the order
+    the uncertainty strategy serves. Comparisons it did not score keep their value. Returns how many changed."""
+    changed = [Comparison(pk=cid, uncertainty=float(value)) for cid, value in uncertainty.items()]
+    with transaction.atomic():
+        known = set(Comparison.objects.filter(datanet=datanet, pk__in=list(uncertainty)).values_list("pk", flat=True))
+        if len(known) != len(uncertainty):
+            raise errors.InvalidInput(f"comparisons {sorted(set(uncertainty) - known)[:5]}: not in Datanet {datanet.name!r}")
+        Comparison.objects.bulk_update(changed, ["uncertainty"], batch_size=2000)
+        Datanet.objects.filter(pk=datanet.pk).update(scored_by=scored_by[:200], scored_at=timezone.now())
+    return len(changed)
+
+
 def judgment_revise(
     *,
     annotator,

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "feedback_site.quality",
     "feedback_site.ledger",
     "feedback_site.training",
+    "feedback_site.rounds",
     "feedback_site.attribution",
     "feedback_site.governance",
     "feedback_site.serving",

@@ -1,9 +1,9 @@
 """Training jobs run by Celery workers, the base models they start from, and the model registry."""
 
-from django.conf import settings
 from django.db import models
 
 from feedback_site.annotation.models import Snapshot
+from feedback_site.core.jobs import JobState, WorkerJob  # noqa: F401  (JobState: the apps read it here)
 
 
 class BaseModel(models.Model):
@@ -19,56 +19,29 @@ class BaseModel(models.Model):
         return self.name
 
 
-class JobState(models.TextChoices):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
 class Method(models.TextChoices):
     REWARD = "reward", "reward model (TRL RewardTrainer)"
     REWARD_LINEAR = "reward_linear", "reward model: frozen encoder + linear head"
     DPO = "dpo", "DPO policy (TRL DPOTrainer)"
 
 
-class TrainingJob(models.Model):
+class TrainingJob(WorkerJob):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.PROTECT, related_name="training_jobs")
     snapshot_hash = models.CharField(max_length=64)
     method = models.CharField(max_length=20, choices=Method.choices)
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="jobs")
     config = models.JSONField(default=dict)
-    queue = models.CharField(max_length=10, default="cpu")
-    state = models.CharField(max_length=12, choices=JobState.choices, default=JobState.QUEUED)
-    cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveIntegerField(default=0)
-    worker = models.CharField(max_length=200, blank=True)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     loss = models.FloatField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
     loss_history = models.JSONField(default=list)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    versions = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
     artifacts_dir = models.CharField(max_length=500, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
 
     @property
     def percent(self) -> int:
         return round(100 * self.step / self.total_steps) if self.total_steps else 0
-
-    @property
-    def finished(self) -> bool:
-        return self.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
 
 
 class ModelVersion(models.Model):

@@ -6,10 +6,7 @@ finished (or running elsewhere) and does nothing.
 """
 
 import dataclasses
-import os
-import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ from django.utils import timezone
 
 from feedback_site.annotation.exports import snapshot_export
 from feedback_site.annotation.models import Snapshot
-from feedback_site.core import errors
+from feedback_site.core import errors, jobs
 from rlhf.config import LINEAR_HEAD_SETTINGS, DPOTrainingConfig, RewardTrainingConfig, TrainingConfig
 from rlhf.fields import ConfigError, field_parse
 
@@ -74,7 +71,9 @@ def training_config(*, method: str, base_model: BaseModel, params: dict[str, Any
         raise errors.InvalidInput(f"bad setting: {exc}") from None
 
 
-def training_job_create(*, snapshot: Snapshot, method: str, base_model: BaseModel, params: dict | None = None, created_by=None) -> TrainingJob:
+def training_job_create(*, snapshot: Snapshot, method: str, base_model: BaseModel, params: dict | None = None, created_by=None,
+                        enqueue: bool = True) -> TrainingJob:
+    """Validates the job and queues it on commit (`enqueue=False`: the caller runs it, as `train --run-here` does)."""
     if method not in Method.values:
         raise errors.InvalidInput(f"method: must be one of {', '.join(Method.values)}")
     if base_model.family not in METHOD_FAMILIES[method]:
@@ -93,7 +92,8 @@ def training_job_create(*, snapshot: Snapshot, method: str, base_model: BaseMode
         )
         job.artifacts_dir = str(Path(settings.TRAINING_ARTIFACTS_DIR) / f"job-{job.id}")
         job.save(update_fields=["artifacts_dir"])
-        _enqueue(job)
+        if enqueue:
+            _enqueue(job)
     return job
 
 
@@ -105,60 +105,32 @@ def _enqueue(job: TrainingJob) -> None:
 
 
 def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
-    if job.finished:
-        raise errors.Conflict(f"Job {job.id} already {job.state}.")
-    TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-    # A queued job is cancelled at once; a running one stops at the end of its current step.
-    TrainingJob.objects.filter(pk=job.pk, state=JobState.QUEUED).update(state=JobState.CANCELLED, finished_at=timezone.now())
-    job.refresh_from_db()
-    return job
+    """A queued job is cancelled at once; a running one stops at the end of its current step."""
+    return jobs.job_cancel(job)
 
 
 def training_job_worker_lost(job: TrainingJob) -> bool:
-    if job.state != JobState.RUNNING or job.heartbeat_at is None:
-        return False
-    return timezone.now() - job.heartbeat_at > timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+    return jobs.job_worker_lost(job)
 
 
 def training_job_retry(*, job: TrainingJob) -> TrainingJob:
     """Queues the job again; it resumes from its last checkpoint."""
-    if job.state == JobState.COMPLETED:
-        raise errors.Conflict(f"Job {job.id} completed; launch a new one to train again.")
-    if job.state in (JobState.QUEUED,) or (job.state == JobState.RUNNING and not training_job_worker_lost(job)):
-        raise errors.Conflict(f"Job {job.id} is {job.state}; retry a failed, cancelled or lost job.")
-    with transaction.atomic():
-        TrainingJob.objects.filter(pk=job.pk).update(state=JobState.QUEUED, cancel_requested=False, error="", finished_at=None)
-        job.refresh_from_db()
-        _enqueue(job)
-    return job
+    from .tasks import training_run
+
+    job_id, queue = job.id, job.queue
+    return jobs.job_retry(job, lambda: training_run.apply_async(args=[job_id], queue=queue),
+                          completed_hint="launch a new one to train again")
 
 
 def _fail(job_id: int, reason: str) -> None:
-    TrainingJob.objects.filter(pk=job_id).update(state=JobState.FAILED, error=reason[:5000], finished_at=timezone.now())
-
-
-def _failure_reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    if "out of memory" in text.lower() or type(exc).__name__ == "OutOfMemoryError":
-        return f"out of memory: {exc}. Try a smaller batch size or max_length, LoRA, or a GPU worker."
-    return text
+    jobs.job_fail(TrainingJob(pk=job_id), reason)
 
 
 def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     """Runs the job in this process (the Celery task calls this). Safe to call twice."""
     job = TrainingJob.objects.select_related("snapshot", "base_model").filter(pk=job_id).first()
-    if job is None or job.finished:
-        return job
-    if job.state == JobState.RUNNING and not training_job_worker_lost(job):
-        return job  # a duplicate delivery while another worker is on it
-    if job.cancel_requested:
-        TrainingJob.objects.filter(pk=job.pk).update(state=JobState.CANCELLED, finished_at=timezone.now())
-        return job
-    now = timezone.now()
-    TrainingJob.objects.filter(pk=job.pk).update(
-        state=JobState.RUNNING, attempts=job.attempts + 1, worker=worker or f"{socket.gethostname()}:{os.getpid()}",
-        started_at=job.started_at or now, heartbeat_at=now, error="",
-    )
+    if job is None or not jobs.job_start(job, worker):
+        return TrainingJob.objects.get(pk=job_id) if job else None
     folder = Path(job.artifacts_dir)
     folder.mkdir(parents=True, exist_ok=True)
     data_path = folder / "data.jsonl"
@@ -175,7 +147,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         _fail(job.pk, f"bad config: {exc.message}")
         return TrainingJob.objects.get(pk=job.pk)
     except Exception as exc:  # noqa: BLE001 - recorded on the job, shown to the user
-        _fail(job.pk, _failure_reason(exc))
+        _fail(job.pk, jobs.failure_reason(exc))
         return TrainingJob.objects.get(pk=job.pk)
     record = result.record
     updates = {
@@ -203,7 +175,21 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
                 from feedback_site.attribution.services import attribution_job_create
 
                 attribution_job_create(model_version=version)
+            if created:
+                _queue_rescore(job.snapshot.datanet, version)
     return TrainingJob.objects.get(pk=job.pk)
+
+
+def _queue_rescore(datanet, version: ModelVersion) -> None:
+    """A new reward model scores its Datanet's queue when the Datanet serves by uncertainty, so that the next
+    requests ask what this model is least sure of."""
+    from rlhf.active import UNCERTAINTY
+    from rlhf.scoring import SCORING_KINDS
+
+    if datanet.assignment_strategy == UNCERTAINTY and version.kind in SCORING_KINDS:
+        from feedback_site.rounds.services import queue_score_enqueue
+
+        queue_score_enqueue(datanet=datanet, model_version=version)
 
 
 def _train(job: TrainingJob, config):
