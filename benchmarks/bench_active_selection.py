@@ -307,6 +307,7 @@ def main() -> int:
         results["populations"][name] = {"mix": mix, "honest_accuracy": honest_accuracy, "runs": runs, **summary}
     say("done")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=float) + "\n", encoding="utf-8")
     return 0
 
