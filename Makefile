@@ -34,7 +34,7 @@ lint: install
 
 # Types: strict on simulator/ and rlhf/, lighter on the site's services and selectors (pyproject.toml's
 # [tool.mypy] says how each part is checked). The apps not listed yet: annotation, accounts, core, serving.
-TYPECHECKED ?= simulator rlhf feedback_site/core/jobs.py $(foreach app,annotation attribution governance ledger quality rounds serving training,\
+TYPECHECKED ?= simulator rlhf feedback_site/core/jobs.py feedback_site/core/job_views.py $(foreach app,annotation attribution governance ledger quality rounds serving training,\
 	feedback_site/$(app)/services.py feedback_site/$(app)/selectors.py)
 typecheck: install
 	$(VENV)/bin/mypy $(TYPECHECKED)

@@ -8,7 +8,6 @@ TRAINING_HEARTBEAT_STALE_SECONDS is lost, and its job may be retried (it resumes
 
 import os
 import socket
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -83,8 +82,15 @@ def job_cancel(job):
     return job
 
 
-def job_retry(job, enqueue: Callable[[], None], *, completed_hint: str):
-    """Queues a failed, cancelled or lost job again (`enqueue` on commit); it resumes where it stopped."""
+def job_enqueue(job, task) -> None:
+    """Sends the job to its worker queue once the transaction that wrote it commits (a worker never reads a job
+    that a rollback took back)."""
+    job_id, queue = job.id, job.queue
+    transaction.on_commit(lambda: task.apply_async(args=[job_id], queue=queue))
+
+
+def job_retry(job, task, *, completed_hint: str):
+    """Queues a failed, cancelled or lost job again (`task` on commit); it resumes where it stopped."""
     if job.state == COMPLETED:
         raise errors.Conflict(f"Job {job.id} completed; {completed_hint}.")
     if job.state == QUEUED or (job.state == RUNNING and not job_worker_lost(job)):
@@ -92,7 +98,7 @@ def job_retry(job, enqueue: Callable[[], None], *, completed_hint: str):
     with transaction.atomic():
         _rows(job).update(state=QUEUED, cancel_requested=False, error="", finished_at=None)
         job.refresh_from_db()
-        transaction.on_commit(enqueue)
+        job_enqueue(job, task)
     return job
 
 

@@ -106,8 +106,7 @@ def generation_job_create(*, datanet: Datanet, policy: ModelVersion, second_vers
 def _enqueue(job: GenerationJob) -> None:
     from .tasks import generation_run
 
-    job_id, queue = job.id, job.queue
-    transaction.on_commit(lambda: generation_run.apply_async(args=[job_id], queue=queue))
+    jobs.job_enqueue(job, generation_run)
 
 
 def generation_job_cancel(*, job: GenerationJob) -> GenerationJob:
@@ -119,9 +118,7 @@ def generation_job_retry(*, job: GenerationJob) -> GenerationJob:
     """Queues a failed, cancelled or lost job again; it skips the prompts it finished."""
     from .tasks import generation_run
 
-    job_id, queue = job.id, job.queue
-    return jobs.job_retry(job, lambda: generation_run.apply_async(args=[job_id], queue=queue),
-                          completed_hint="start a new job for another round")
+    return jobs.job_retry(job, generation_run, completed_hint="start a new job for another round")
 
 
 def _sources(job: GenerationJob, sampling: GenerationSettings, device: str) -> list[tuple[str, dict, Any]]:

@@ -10,6 +10,7 @@ from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role
 from feedback_site.annotation.models import Datanet
 from feedback_site.core import errors, jobs
+from feedback_site.core.job_views import job_action
 
 from . import selectors, services
 from .forms import GenerationJobForm
@@ -55,22 +56,12 @@ def job_progress(request, job_id):
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def job_cancel(request, job_id):
-    job = _job(job_id)
-    try:
-        services.generation_job_cancel(job=job)
-    except errors.ServiceError as exc:
-        messages.error(request, exc.message)
-    return redirect("generation_job", job_id=job.id)
+    return job_action(request, services.generation_job_cancel, _job(job_id), page="generation_job")
 
 
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def job_retry(request, job_id):
     job = _job(job_id)
-    try:
-        services.generation_job_retry(job=job)
-    except errors.ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Job {job.id} queued again; it skips the prompts it finished.")
-    return redirect("generation_job", job_id=job.id)
+    return job_action(request, services.generation_job_retry, job, page="generation_job",
+                      success=f"Job {job.id} queued again; it skips the prompts it finished.")

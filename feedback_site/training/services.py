@@ -100,8 +100,7 @@ def training_job_create(*, snapshot: Snapshot, method: str, base_model: BaseMode
 def _enqueue(job: TrainingJob) -> None:
     from .tasks import training_run
 
-    job_id, queue = job.id, job.queue
-    transaction.on_commit(lambda: training_run.apply_async(args=[job_id], queue=queue))
+    jobs.job_enqueue(job, training_run)
 
 
 def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
@@ -117,9 +116,7 @@ def training_job_retry(*, job: TrainingJob) -> TrainingJob:
     """Queues the job again; it resumes from its last checkpoint."""
     from .tasks import training_run
 
-    job_id, queue = job.id, job.queue
-    return jobs.job_retry(job, lambda: training_run.apply_async(args=[job_id], queue=queue),
-                          completed_hint="launch a new one to train again")
+    return jobs.job_retry(job, training_run, completed_hint="launch a new one to train again")
 
 
 def _fail(job_id: int, reason: str) -> None:

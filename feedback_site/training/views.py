@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from feedback_site.accounts.permissions import role_required
 from feedback_site.accounts.roles import Role
 from feedback_site.core import errors
+from feedback_site.core.job_views import job_action
 
 from . import selectors, services
 from .charts import loss_chart_svg
@@ -56,25 +57,15 @@ def job_progress(request, job_id):
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def job_cancel(request, job_id):
-    job = _job(job_id)
-    try:
-        services.training_job_cancel(job=job)
-    except errors.ServiceError as exc:
-        messages.error(request, exc.message)
-    return redirect("training_job", job_id=job.id)
+    return job_action(request, services.training_job_cancel, _job(job_id), page="training_job")
 
 
 @require_POST
 @role_required(Role.ML_ENGINEER)
 def job_retry(request, job_id):
     job = _job(job_id)
-    try:
-        services.training_job_retry(job=job)
-    except errors.ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Job {job.id} queued again; it resumes from its last checkpoint.")
-    return redirect("training_job", job_id=job.id)
+    return job_action(request, services.training_job_retry, job, page="training_job",
+                      success=f"Job {job.id} queued again; it resumes from its last checkpoint.")
 
 
 @role_required(Role.ML_ENGINEER)

@@ -36,6 +36,22 @@ def _fresh_debounce():
 
 
 @pytest.fixture
+def offline_artifacts(monkeypatch, settings, tmp_path):
+    """Training and generation read no hub, and write their artifacts under this test's folder."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    settings.TRAINING_ARTIFACTS_DIR = tmp_path / "artifacts"
+    return settings.TRAINING_ARTIFACTS_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """The tiny local causal LM (rlhf.tiny), built once per session."""
+    from rlhf.tiny import tiny_model_build
+
+    return tiny_model_build(tmp_path_factory.mktemp("tiny"), seed=0)
+
+
+@pytest.fixture
 def engineer(db):
     return user_create(username="eng", password="pw-eng-123", roles=[Role.ML_ENGINEER])
 

@@ -18,13 +18,7 @@ from feedback_site.training.models import BaseModel, JobState, ModelVersion
 
 from .conftest import jsonl
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, settings, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    settings.TRAINING_ARTIFACTS_DIR = tmp_path / "artifacts"
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_artifacts")]
 
 
 def test_flippers_score_negative_and_honest_positive_end_to_end(client, db, make_annotator, engineer):

@@ -22,22 +22,9 @@ from simulator.feedback_log import validation_errors
 
 from .conftest import judge
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_artifacts")]
 
 SAMPLING = {"replies_per_prompt": 3, "max_new_tokens": 5, "temperature": 1.0, "seed": 4}
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, settings, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    settings.TRAINING_ARTIFACTS_DIR = tmp_path / "artifacts"
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    from rlhf.tiny import tiny_model_build
-
-    return tiny_model_build(tmp_path_factory.mktemp("tiny"), seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -285,6 +272,13 @@ def test_the_rounds_page_and_commands_show_each_round(db, client, engineer, data
     response = client.post(f"/datanets/{datanet.slug}/rounds/", {"policy": policy.id, "max_new_tokens": 4,
                                                                   "replies_per_prompt": 2, "device": "cpu"})
     assert response.status_code == 302 and GenerationJob.objects.count() == 2
+    again = client.post(f"/generation/jobs/{job.id}/retry/", follow=True).content.decode()
+    assert f"Job {job.id} completed; start a new job for another round" in again
+    fresh = GenerationJob.objects.latest("id")
+    response = client.post(f"/generation/jobs/{fresh.id}/cancel/")
+    assert response.status_code == 302 and response["Location"] == f"/generation/jobs/{fresh.id}/"
+    assert GenerationJob.objects.get(pk=fresh.id).state == JobState.CANCELLED
+    assert GenerationJob.objects.get(pk=job.id).state == JobState.COMPLETED
 
     call_command("rounds", datanet.name)
     table = capsys.readouterr().out

@@ -9,20 +9,7 @@ from feedback_site.training.models import BaseModel, JobState, ModelVersion, Tra
 
 from .conftest import jsonl
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, settings, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    settings.TRAINING_ARTIFACTS_DIR = tmp_path / "artifacts"
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    from rlhf.tiny import tiny_model_build
-
-    return tiny_model_build(tmp_path_factory.mktemp("tiny"), seed=0)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_artifacts")]
 
 
 def marker_snapshot(make_annotator, *, rows: int = 160, name: str = "Marker"):
