@@ -10,6 +10,7 @@ import pytest
 from feedback_site.accounts.roles import Role
 from feedback_site.accounts.services import user_create
 from feedback_site.annotation import services
+from feedback_site.training.models import BaseModel, JobState, ModelVersion, TrainingJob
 
 
 def jsonl(rows) -> io.BytesIO:
@@ -49,6 +50,19 @@ def tiny_dir(tmp_path_factory):
     from rlhf.tiny import tiny_model_build
 
     return tiny_model_build(tmp_path_factory.mktemp("tiny"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory, tiny_dir):
+    """A real DPO policy run of the tiny model (two steps: what matters here is that it is one)."""
+    from rlhf.config import DPOTrainingConfig
+    from rlhf.dpo import dpo_train
+    from rlhf.tiny import marker_preference_rows
+
+    out = tmp_path_factory.mktemp("policy") / "dpo"
+    dpo_train(DPOTrainingConfig(model_path=str(tiny_dir), output_dir=str(out), max_steps=2, device="cpu",
+                                eval_fraction=0.0), rows=marker_preference_rows(16, seed=1))
+    return out
 
 
 @pytest.fixture
@@ -122,3 +136,17 @@ def celery_worker_process():
     process = start_worker()
     yield process
     stop_worker(process)
+
+
+def registered(datanet, make_annotator, folder, kind: str, name: str) -> ModelVersion:
+    """A model version registered from a finished run folder, as a completed training job registers it."""
+    annotator = make_annotator(f"{name}-trainer")
+    services.datanet_member_add(datanet=datanet, user=annotator)
+    if not datanet.snapshots.exists():
+        judge(annotator, datanet)
+    snapshot = services.snapshot_create(datanet=datanet)
+    base, _ = BaseModel.objects.get_or_create(name="tiny", defaults={"path": str(folder), "family": "causal_lm"})
+    job = TrainingJob.objects.create(snapshot=snapshot, snapshot_hash=snapshot.content_hash, method="dpo",
+                                     base_model=base, state=JobState.COMPLETED)
+    return ModelVersion.objects.create(job=job, name=name, kind=kind, artifacts_dir=str(folder),
+                                       metrics={"heldout": {"accuracy": 0.75}})

@@ -16,28 +16,15 @@ from feedback_site.core import errors
 from feedback_site.rounds import selectors
 from feedback_site.rounds import services as rounds
 from feedback_site.rounds.models import GeneratedPrompt, GenerationJob
-from feedback_site.training.models import BaseModel, JobState, ModelVersion, TrainingJob
+from feedback_site.training.models import BaseModel, JobState
 from rlhf.active import pair_uncertainty, shuffle_key
 from simulator.feedback_log import validation_errors
 
-from .conftest import judge
+from .conftest import judge, registered
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_artifacts")]
 
 SAMPLING = {"replies_per_prompt": 3, "max_new_tokens": 5, "temperature": 1.0, "seed": 4}
-
-
-@pytest.fixture(scope="session")
-def policy_dir(tmp_path_factory, tiny_dir):
-    """A real DPO policy run of the tiny model (two steps: what matters here is that it is one)."""
-    from rlhf.config import DPOTrainingConfig
-    from rlhf.dpo import dpo_train
-    from rlhf.tiny import marker_preference_rows
-
-    out = tmp_path_factory.mktemp("policy") / "dpo"
-    dpo_train(DPOTrainingConfig(model_path=str(tiny_dir), output_dir=str(out), max_steps=2, device="cpu",
-                                eval_fraction=0.0), rows=marker_preference_rows(16, seed=1))
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -50,20 +37,6 @@ def reward_dir(tmp_path_factory, tiny_dir):
     reward_train(RewardTrainingConfig(model_path=str(tiny_dir), output_dir=str(out), max_steps=2, device="cpu",
                                       eval_fraction=0.0), rows=marker_preference_rows(16, seed=1))
     return out
-
-
-def registered(datanet, make_annotator, folder, kind: str, name: str) -> ModelVersion:
-    """A model version registered from a finished run folder, as a completed training job registers it."""
-    annotator = make_annotator(f"{name}-trainer")
-    services.datanet_member_add(datanet=datanet, user=annotator)
-    if not datanet.snapshots.exists():
-        judge(annotator, datanet)
-    snapshot = services.snapshot_create(datanet=datanet)
-    base, _ = BaseModel.objects.get_or_create(name="tiny", defaults={"path": str(folder), "family": "causal_lm"})
-    job = TrainingJob.objects.create(snapshot=snapshot, snapshot_hash=snapshot.content_hash, method="dpo",
-                                     base_model=base, state=JobState.COMPLETED)
-    return ModelVersion.objects.create(job=job, name=name, kind=kind, artifacts_dir=str(folder),
-                                       metrics={"heldout": {"accuracy": 0.75}})
 
 
 def test_a_generation_job_fills_the_queue_with_replies_that_carry_their_provenance(
