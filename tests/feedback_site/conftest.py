@@ -111,15 +111,22 @@ def worker_database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+# Every worker a test starts, so that one left running by a failed test is stopped before the next test begins
+# (a stray worker would take the next test's tasks and hold the test database open).
+_started: list[subprocess.Popen] = []
+
+
 def start_worker(queues: str = "cpu", env_extra: dict | None = None) -> subprocess.Popen:
     """A real Celery worker process on the test database (PostgreSQL) and the configured broker (Redis)."""
     env = dict(os.environ, DATABASE_URL=worker_database_url(), DJANGO_SETTINGS_MODULE="feedback_site.settings.test", **(env_extra or {}))
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"ledgerloop-worker-{os.getpid()}.log", "ab")
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "feedback_site", "worker", "-Q", queues, "--pool", "solo",
          "--loglevel", "INFO", "--without-heartbeat", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    _started.append(process)
+    return process
 
 
 def stop_worker(process: subprocess.Popen) -> None:
@@ -129,6 +136,15 @@ def stop_worker(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test():
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            stop_worker(process)
 
 
 @pytest.fixture

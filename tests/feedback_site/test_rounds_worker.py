@@ -33,8 +33,8 @@ def test_a_generation_job_killed_in_its_worker_resumes_without_duplicates(
     imported = Comparison.objects.filter(datanet=datanet).count()
     environment = {"TRAINING_ARTIFACTS_DIR": str(offline_artifacts), "HF_HUB_OFFLINE": "1"}
     worker = start_worker(env_extra=environment)
-    job = rounds.generation_job_create(datanet=datanet, policy=policy, settings=SAMPLING)
     try:
+        job = rounds.generation_job_create(datanet=datanet, policy=policy, settings=SAMPLING)
         wait_for(lambda: GenerationJob.objects.filter(pk=job.pk, prompts_done__gte=1).first(),
                  what="the first prompt", worker=worker, poll=0.02)
         os.kill(worker.pid, signal.SIGKILL)  # lost mid-run, without a chance to clean up
