@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +77,43 @@ def _parameter_bytes(model: Any) -> int:
     return sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
 
 
+def _adapter_bytes(model: Any, name: str) -> int:
+    """Bytes of the weights peft holds for adapter `name`: its LoRA matrices and its own copy of each saved module
+    (a reward model's score head), all named `...<module>.<name>.<weight>`."""
+    marker = f".{name}."
+    return sum(p.numel() * p.element_size() for key, p in model.named_parameters() if marker in key)
+
+
 @dataclass
 class _Base:
-    model: Any  # the base, or the PeftModel wrapping it once an adapter is loaded
+    model: Any  # the PeftModel wrapping the base
     adapters: set[str]
+    layers: list[Any] = field(default_factory=list)  # its adapter layers, listed again after each load or eviction
+    active: str | None = None  # the adapter the layers run, as _adapter_select left them
+
+    def layers_list(self) -> None:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper  # the score head each reward adapter saves
+
+        self.layers = [m for m in self.model.modules() if isinstance(m, (BaseTunerLayer, AuxiliaryTrainingWrapper))]
+        self.active = None
+
+
+def _adapter_select(base: _Base, name: str) -> None:
+    """Make `name` the adapter that the next call on `base` runs.
+
+    peft's `set_adapter` walks every module and, in each adapter layer, sets `requires_grad` on every loaded
+    adapter's weights: the cost of each switch grows with the number of adapters loaded. Serving computes no
+    gradients (the weights stay frozen as loaded), so this sets only which adapter each layer runs, over the
+    layers listed once per load or eviction. peft keeps that choice in `_active_adapter` on each layer and
+    `active_adapter` on the tuner; tests/rlhf/serving/test_pool.py checks every adapter still scores as it does
+    alone, through loads and evictions."""
+    if base.active == name:
+        return
+    for layer in base.layers:
+        layer._active_adapter = name
+    base.model.base_model.active_adapter = name
+    base.active = name
 
 
 class ServingPool:
@@ -132,7 +165,7 @@ class ServingPool:
         if not version.adapter:
             return self._whole[version.version_id], loaded
         base = self._bases[(version.base, version.kind)]
-        base.model.set_adapter(_adapter_name(version))
+        _adapter_select(base, _adapter_name(version))
         return base.model, loaded
 
     def _base_load(self, version: ServedVersion) -> Any:
@@ -152,17 +185,17 @@ class ServingPool:
         self.base_models.setdefault(version.kind, version.base)
         key = (version.base, version.kind)
         base = self._bases.get(key)
+        name = _adapter_name(version)
         if base is None:
-            model = self._base_load(version)
-            before = _parameter_bytes(model)
-            wrapped = PeftModel.from_pretrained(model, version.path, adapter_name=_adapter_name(version))
+            wrapped = PeftModel.from_pretrained(self._base_load(version), version.path, adapter_name=name)
             self._bases[key] = base = _Base(wrapped.to(self.device).eval(), set())
         else:
-            before = _parameter_bytes(base.model)
-            base.model.load_adapter(version.path, adapter_name=_adapter_name(version))
-            base.model.to(self.device).eval()
+            # peft puts the weights on the device and the model in eval mode; a walk of the whole model here would
+            # make each load slower the more adapters are loaded.
+            base.model.load_adapter(version.path, adapter_name=name, torch_device=self.device)
         base.adapters.add(version.version_id)
-        return _parameter_bytes(base.model) - before
+        base.layers_list()
+        return _adapter_bytes(base.model, name)
 
     def _whole_load(self, version: ServedVersion) -> int:
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -195,6 +228,7 @@ class ServingPool:
         base.adapters.discard(version_id)
         if base.adapters:
             base.model.delete_adapter(_adapter_name(version))
+            base.layers_list()
         else:
             del self._bases[key]
 

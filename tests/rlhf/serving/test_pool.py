@@ -59,6 +59,23 @@ def test_adapters_share_one_base_and_each_scores_as_its_own_run_alone(runs):
     assert len(pool._bases) == 1 and first["tokens_in"] > 0
 
 
+def test_switching_through_loads_and_evictions_runs_the_adapter_asked_for(runs):
+    # The pool selects an adapter on its own layer list (not peft's set_adapter): every version must still score as
+    # its run alone after others are loaded and evicted around it.
+    pool = ServingPool(memory_budget_bytes=1 << 30)
+    a, b, c = (served_version(v, runs[r]) for v, r in (("a", "rm-a"), ("b", "rm-b"), ("c", "rm-a")))
+    expected = {"a": alone(runs["rm-a"]), "b": alone(runs["rm-b"]), "c": alone(runs["rm-a"])}
+    for version in (a, b, c, b, a):
+        assert pool.score(version, PROMPT, REPLIES)["scores"] == pytest.approx(expected[version.version_id], abs=1e-4)
+    pool.evict("b")
+    for version in (c, a, b, c):
+        assert pool.score(version, PROMPT, REPLIES)["scores"] == pytest.approx(expected[version.version_id], abs=1e-4)
+    pool.evict("a")
+    assert pool.score(c, PROMPT, REPLIES)["scores"] == pytest.approx(expected["c"], abs=1e-4)
+    assert pool.score(b, PROMPT, REPLIES)["scores"] == pytest.approx(expected["b"], abs=1e-4)
+    assert pool.loaded_versions == ["c", "b"] and len(pool._bases) == 1
+
+
 def test_least_recently_used_adapter_is_evicted_under_the_budget_and_reloads_the_same(runs):
     probe = ServingPool(memory_budget_bytes=1 << 30)
     a, b, whole = (served_version(v, runs[r]) for v, r in (("a", "rm-a"), ("b", "rm-b"), ("w", "rm-whole")))
