@@ -21,8 +21,8 @@ measures by default), on a PostgreSQL database of the benchmark's own next to th
    gunicorn worker is SIGKILLed (its in-flight calls die with it and are retried). --concurrency-runs such
    loads, each on a fresh server after a warm-up (every worker loads the model). After each, from the
    database: lost (answered, but no record with that id), unanswered (recorded and charged, the client never
-   got an answer), double-charged (a key with more than one fee, a consumer charged other than price x calls),
-   and conservation of OPEN (the consumers' balances plus the fee escrow unchanged; every account together
+   got an answer), double-charged (a key with more than one fee, a consumer charged other than the policy's
+   fees of its calls), and conservation of OPEN (the consumers' balances plus the fee escrow unchanged; every account together
    still the total supply).
 
 Bounded: loopback only, a fixed number of consumers, calls and attempts, and a deadline.
@@ -199,7 +199,7 @@ def balances(consumer_ids: list[int]) -> dict:
             "all_accounts": everything, "genesis": genesis}
 
 
-def integrity(threads: list[Consumer], consumer_ids: list[int], before: dict, price: int, prefix: str) -> dict:
+def integrity(threads: list[Consumer], consumer_ids: list[int], before: dict, policy, prefix: str) -> dict:
     """What the database holds of the calls whose keys start with `prefix` (this run's)."""
     from django.db.models import Count
 
@@ -207,24 +207,24 @@ def integrity(threads: list[Consumer], consumer_ids: list[int], before: dict, pr
     from feedback_site.serving.models import InferenceCall
 
     after = balances(consumer_ids)
-    stored = {(call.consumer_id, call.idempotency_key): call.id
-              for call in InferenceCall.objects.filter(consumer_id__in=consumer_ids, idempotency_key__startswith=prefix)}
+    calls = InferenceCall.objects.filter(consumer_id__in=consumer_ids, idempotency_key__startswith=prefix)
+    stored = {(call.consumer_id, call.idempotency_key): call.id for call in calls}
+    due_of = {account: 0 for account in consumer_ids}  # what the policy prices each stored call at
+    for call in calls:
+        due_of[call.consumer_id] += policy.call_fee(tokens_in=call.tokens_in, tokens_out=call.tokens_out)
     answered = {(consumer_ids[t.index], key): answer["call_id"] for t in threads for key, answer in t.done.items()}
     lost = sum(1 for pair, call_id in answered.items() if stored.get(pair) != call_id)
     unanswered = len(set(stored) - set(answered))
     usages = FeeUsage.objects.filter(consumer_id__in=consumer_ids, request_id__startswith=f"call:{prefix}")
     keys_charged_twice = usages.values("consumer_id", "request_id").annotate(n=Count("id")).filter(n__gt=1).count()
-    calls_of = {account: 0 for account in consumer_ids}
-    for account, _ in stored:
-        calls_of[account] += 1
     overcharged = sum(1 for account in consumer_ids
-                      if before["consumers"][account] - after["consumers"][account] != price * calls_of[account])
+                      if before["consumers"][account] - after["consumers"][account] != due_of[account])
     consumers_before, consumers_after = sum(before["consumers"].values()), sum(after["consumers"].values())
     retried = [answer for t in threads for answer in t.done.values() if answer["attempts"] > 1]
     return {
         "answered": len(answered), "stored": len(stored), "lost": lost, "unanswered": unanswered,
         "keys_charged_twice": keys_charged_twice, "consumers_overcharged": overcharged,
-        "fees": sum(usages.values_list("fee", flat=True)), "price_x_calls": price * len(stored),
+        "fees": sum(usages.values_list("fee", flat=True)), "fees_due": sum(due_of.values()),
         "conserved": consumers_before + before["escrow"] == consumers_after + after["escrow"],
         "supply_conserved": after["all_accounts"] == after["genesis"] == before["all_accounts"],
         "retried_after_failure": len(retried), "retried_replayed": sum(1 for answer in retried if answer["replayed"]),
@@ -242,10 +242,10 @@ def worker_kill(server_pid: int) -> int:
 def concurrency(world: dict, env: dict, args, run: int) -> dict:
     """The HTTP load with one worker killed mid-run, on a fresh server, then what the database says of it."""
     from feedback_site.ledger.services import consumer_account_for
-    from feedback_site.serving.services import call_price
+    from feedback_site.serving.selectors import prices
 
     consumer_ids = [consumer_account_for(user=user).id for user in world["users"][1:]]
-    price = call_price()
+    policy = prices()
     port = free_port()
     server = gunicorn_start(env, port, workers=args.workers, threads=args.threads)
     answered: list[str] = []
@@ -277,7 +277,7 @@ def concurrency(world: dict, env: dict, args, run: int) -> dict:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
-    result = integrity(threads, consumer_ids, before, price, prefix=f"r{run}-c")
+    result = integrity(threads, consumer_ids, before, policy, prefix=f"r{run}-c")
     latencies = [ms for t in threads for ms in t.latencies_ms]
     failures = [error for t in threads for error in t.errors]
     result.update(planned=planned, seconds=elapsed, calls_per_s=result["answered"] / elapsed,
@@ -344,8 +344,8 @@ def main() -> None:
               f"retried {result['failure_examples']}; {result['retried_after_failure']} calls retried after a failure, "
               f"{result['retried_replayed']} of them answered from the stored record (charged before the kill)")
         print(f"    lost {result['lost']}, recorded but unanswered {result['unanswered']}, keys charged twice "
-              f"{result['keys_charged_twice']}, consumers charged other than price x calls "
-              f"{result['consumers_overcharged']}, fees = price x calls: {result['fees'] == result['price_x_calls']}; "
+              f"{result['keys_charged_twice']}, consumers charged other than their calls' fees "
+              f"{result['consumers_overcharged']}, fees = the fees due: {result['fees'] == result['fees_due']}; "
               f"consumers' balances + fee escrow unchanged: {result['conserved']}; all accounts = genesis supply: "
               f"{result['supply_conserved']}")
     if not all(metering_held(result) for result in results):
@@ -354,7 +354,7 @@ def main() -> None:
 
 def metering_held(result: dict) -> bool:
     return (result["lost"] == result["unanswered"] == result["keys_charged_twice"] == result["consumers_overcharged"]
-            == 0 and result["fees"] == result["price_x_calls"] and result["conserved"] and result["supply_conserved"]
+            == 0 and result["fees"] == result["fees_due"] and result["conserved"] and result["supply_conserved"]
             and result["answered"] == result["planned"])
 
 

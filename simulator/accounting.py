@@ -39,7 +39,7 @@ SIM_UNITS_PER_OPEN = BASE_UNITS_PER_OPEN // SIM_UNIT_BASE_UNITS  # 10**6: a sim 
 MICRO_USD_PER_USD = 10**6  # the market's USD side is integer micro-dollars, so the pool is exact too
 
 # Policy fields that are amounts of OPEN (in base units); everything else is a ratio or a count.
-_POLICY_AMOUNT_FIELDS = frozenset({"min_bond", "price_per_call"})
+_POLICY_AMOUNT_FIELDS = frozenset({"min_bond", "price_per_call", "price_per_token"})
 
 
 class ConservationError(AssertionError):
@@ -61,6 +61,11 @@ def sim_to_open(amount_sim: int | float) -> float:
 
 def base_to_sim_floor(base_units: int) -> int:
     return base_units // SIM_UNIT_BASE_UNITS
+
+
+def base_to_sim_ceil(base_units: int) -> int:
+    """Rounded up: a threshold stays exact (``x_sim >= ceil(t / unit)`` iff ``x >= t``) and no fee is undercharged."""
+    return -(-base_units // SIM_UNIT_BASE_UNITS)
 
 
 # Within these bounds floor_mul_div's float64 estimate is off by at most one and its remainder fits int64.
@@ -112,7 +117,7 @@ def policy_in_sim_units(params: PolicyParams) -> PolicyParams:
     changes = {}
     for field in dataclasses.fields(params):
         if field.name in _POLICY_AMOUNT_FIELDS:
-            changes[field.name] = -(-getattr(params, field.name) // SIM_UNIT_BASE_UNITS)
+            changes[field.name] = base_to_sim_ceil(getattr(params, field.name))
         elif "base units" in field.metadata.get("help", "").lower():
             raise ValueError(
                 f"policy {params.name}: field {field.name!r} is an amount in base units that the "

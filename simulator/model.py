@@ -41,6 +41,7 @@ from simulator.accounting import (
     SIM_UNITS_PER_OPEN,
     Balances,
     ScheduleInSimUnits,
+    base_to_sim_ceil,
     check_conservation,
     floor_mul_div,
     genesis,
@@ -199,7 +200,11 @@ class LedgerloopModel(mesa.Model):
         self._owner_income = 0  # the model owner's fee income this epoch
         self.staker_slashes = 0  # delegated stake slashed this epoch
         self.bond_each = open_to_sim(scenario.contributors.bond_open) if reads_bonds(policy) else 0
-        self.fee_per_call = self.policy_sim.price_per_call  # the policy's price: the one the site charges
+        # The policy's price of a call of the scenario's size, the rule the site charges by, rounded up once.
+        consumers = scenario.consumers
+        self.fee_per_call = base_to_sim_ceil(
+            policy.call_fee(tokens_in=consumers.prompt_tokens_per_call, tokens_out=consumers.reply_tokens_per_call)
+        )
         self.latest: dict[str, Any] = {}
         self.reward_totals = RewardTotals()  # per account, for the run's Lorenz curve
         self.contributors = self.make_contributors()

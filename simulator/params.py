@@ -333,6 +333,12 @@ class ConsumerParams:
     max_demand_multiplier: float = param(
         5.0, "Cheap calls raise demand at most this many times (saturation).", real_in(1)
     )
+    prompt_tokens_per_call: int = param(
+        200, "Tokens a call sends the model; the policy's price_per_token prices them.", non_negative_int
+    )
+    reply_tokens_per_call: int = param(
+        100, "Tokens a call gets back; the policy's price_per_token prices them.", non_negative_int
+    )
 
     def validate(self, where: str) -> None:
         _check_fields(self, where)

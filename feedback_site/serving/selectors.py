@@ -9,11 +9,18 @@ from django.db.models import Count
 from feedback_site.ledger import selectors as ledger_selectors
 from feedback_site.ledger.fields import ExactSum
 from feedback_site.ledger.models import AccountKind, LedgerAccount
+from simulator.economy.policies import PolicyParams
 
 from .models import InferenceCall, Publication
 
 RECENT_CALLS = 50
 LATENCY_SAMPLE = 1000
+
+
+def prices() -> PolicyParams:
+    """The policy in force for the open epoch: its `call_fee` prices each call, per call and per token."""
+    _, params = ledger_selectors.policy_for_epoch(epoch=ledger_selectors.epoch_next())
+    return params
 
 
 def consumer_account_of(*, user) -> LedgerAccount | None:

@@ -3,8 +3,9 @@
 A call is served first and charged after, in one transaction that records it and takes its fee
 (`ledger.services.fee_record`, the same path a usage report takes, so the fee reaches the epoch's
 settlement and is split there by the policy's rules). Hence:
-- a balance short of the fee is refused before serving (402), and again if it fell short while the
-  call was served (402, and the response is thrown away: nothing served is nothing charged);
+- the fee is the policy's `call_fee` of the call's tokens (a price per call and one per token), known once
+  it is served: a balance short of the price per call is refused before serving (402), and one short of
+  the fee after (402, and the response is thrown away: nothing served is nothing charged);
 - a retry with the same idempotency key gets the stored response back and is not charged again, even
   when the first request's client never saw its answer (a worker killed after the commit);
 - a worker killed before the commit has charged nothing and recorded nothing, and the retry serves anew.
@@ -27,17 +28,11 @@ from feedback_site.ledger import selectors as ledger_selectors
 from feedback_site.ledger import services as ledger_services
 from feedback_site.training.models import ModelVersion
 
-from . import engine, errors
+from . import engine, errors, selectors
 from .models import InferenceCall, Operation, Publication
 
 MAX_KEY_CHARS = 100
 SERVABLE_KINDS: dict[str, tuple[str, ...]] = {Operation.SCORE: ("reward_model",), Operation.GENERATE: ("dpo_policy",)}
-
-
-def call_price() -> int:
-    """The fee of one call, in base units: the policy in force for the open epoch decides it."""
-    _, params = ledger_selectors.policy_for_epoch(epoch=ledger_selectors.epoch_next())
-    return params.price_per_call
 
 
 def ledger_model_id(version: ModelVersion) -> str:
@@ -145,13 +140,18 @@ def _metered(
     stored = _stored(consumer, key, digest)
     if stored is not None:
         return stored, True
-    fee = call_price()
+    policy = selectors.prices()
+    # The tokens are counted as the call is served; no call costs less than its price per call, so a balance
+    # short of that is refused before any work.
+    least = policy.call_fee(tokens_in=0, tokens_out=0)
     balance = ledger_selectors.account_balance(account=consumer)
-    if balance < fee:
-        raise errors.PaymentRequired(f"the call costs {fee} base units and your consumer balance is {balance}")
+    if balance < least:
+        raise errors.PaymentRequired(f"a call costs at least {least} base units and your consumer balance is {balance}")
     started = time.perf_counter()
     served = serve(publication)
     latency_ms = round((time.perf_counter() - started) * 1000)
+    tokens_out = served.get("tokens_out", 0)
+    fee = policy.call_fee(tokens_in=served["tokens_in"], tokens_out=tokens_out)
     try:
         with transaction.atomic():
             usage, created = ledger_services.fee_record(
@@ -162,13 +162,13 @@ def _metered(
             call = InferenceCall.objects.create(
                 consumer=consumer, idempotency_key=key, request_digest=digest,
                 model_version=publication.model_version, operation=operation,
-                tokens_in=served["tokens_in"], tokens_out=served.get("tokens_out", 0), fee=fee,
+                tokens_in=served["tokens_in"], tokens_out=tokens_out, fee=fee,
                 latency_ms=latency_ms, response=served["response"], usage=usage,
             )
     except ledger_errors.InsufficientFunds:
         raise errors.PaymentRequired(
-            f"the call costs {fee} base units and your consumer balance fell short while it was served; "
-            "nothing was charged"
+            f"the call costs {fee} base units ({served['tokens_in']} tokens in, {tokens_out} out) and your consumer "
+            "balance is short of it; nothing was charged"
         ) from None
     except IntegrityError:
         stored = _stored(consumer, key, digest)

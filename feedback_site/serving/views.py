@@ -17,7 +17,7 @@ from . import selectors, services
 @login_required
 def consumer(request):
     context = selectors.consumer_summary(user=request.user)
-    context["price"] = services.call_price()
+    context["price"] = selectors.prices()
     return render(request, "serving/consumer.html", context)
 
 
@@ -28,7 +28,7 @@ def served(request):
     unpublished = [v for v in training_selectors.versions_registered() if v.id not in published
                    and v.kind in ("reward_model", "dpo_policy")]
     return render(request, "serving/served.html", {"versions": versions, "publishable": unpublished,
-                                                   "price": services.call_price()})
+                                                   "price": selectors.prices()})
 
 
 @require_POST

@@ -91,7 +91,8 @@ class PolicyParams:
     The fields declared here are the money rules every policy shares, so that one governed
     parameter set decides them for the site's settlement and the simulator alike:
     - the fee split (``fee_*_bps``): how each fee paid for using a model is shared;
-    - ``price_per_call``: what a consumer pays for one call to a served model;
+    - ``price_per_call`` and ``price_per_token``: what a consumer pays for one call to a served
+      model (:meth:`call_fee`);
     - ``too_fast_bps``: when quality control flags a contributor as too fast. A flag means no
       pay: a flagged contributor earns nothing that epoch, from emission or fees
       (:func:`fee_weights` and each policy's use of :func:`_unflagged`).
@@ -118,10 +119,23 @@ class PolicyParams:
         "charges it per inference call and the simulator's consumers pay it. 0 makes calls free.",
         non_negative_int,
     )
+    price_per_token: int = param(
+        0,
+        "Fee a consumer pays per token of a call, the prompt's and the reply's, on top of price_per_call, "
+        "in base units (10**18 = 1 OPEN). 0 prices a call by the call alone.",
+        non_negative_int,
+    )
 
     def __post_init__(self) -> None:
         validate_fields(self)
         require_whole_split(self, [f"fee_{part}_bps" for part in _FEE_PARTS])
+
+    def call_fee(self, *, tokens_in: int, tokens_out: int) -> int:
+        """The fee of one call that reads ``tokens_in`` tokens and writes ``tokens_out``, in base units:
+        the site charges it and the simulator's consumers pay it."""
+        tokens_in = require_int(tokens_in, where="tokens_in", minimum=0)
+        tokens_out = require_int(tokens_out, where="tokens_out", minimum=0)
+        return self.price_per_call + self.price_per_token * (tokens_in + tokens_out)
 
     def fee_split(self) -> FeeSplitParams:
         """The fee split these parameters decide."""

@@ -72,6 +72,22 @@ def test_the_simulators_consumers_pay_the_policys_price_per_call():
     assert [2 * fee for fee in runs[10**18]["fees"]] == runs[2 * 10**18]["fees"]
 
 
+def test_the_simulators_consumers_pay_the_policys_price_per_token_for_their_calls_size():
+    """A price per token prices a simulated call by the scenario's tokens per call, with the rule the site
+    charges by (``call_fee``), converted to sim units once, rounded up."""
+    scenario = small("baseline", epochs=5, contributors=40)
+    scenario = dataclasses.replace(scenario, consumers=dataclasses.replace(
+        scenario.consumers, prompt_tokens_per_call=150, reply_tokens_per_call=50))
+    per_call = policy_from_dict("volume", {"price_per_call": 10**17})
+    per_token = policy_from_dict("volume", {"price_per_call": 10**17, "price_per_token": 10**15 + 1})
+    runs = {policy.price_per_token: make_model("vectorized", scenario, policy, seed=3).run()
+            for policy in (per_call, per_token)}
+    assert sum(runs[0]["calls"]) > 0 and sum(runs[10**15 + 1]["calls"]) > 0
+    fee_sim = -(-(10**17 + 200 * (10**15 + 1)) // SIM_UNIT_BASE_UNITS)
+    assert runs[10**15 + 1]["fees"] == [calls * fee_sim for calls in runs[10**15 + 1]["calls"]]
+    assert runs[0]["fees"] == [calls * (10**17 // SIM_UNIT_BASE_UNITS) for calls in runs[0]["calls"]]
+
+
 def test_check_conservation_names_the_gap():
     check_conservation(10, Balances(circulating=1, locked=2, staked=3, treasury=0, pool=4), epoch=0)
     with pytest.raises(ConservationError, match="off by 1"):

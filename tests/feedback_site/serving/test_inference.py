@@ -122,6 +122,32 @@ def test_a_short_balance_gets_402_and_nothing_is_served_or_stored(world):
     assert not InferenceCall.objects.exists() and not FeeUsage.objects.exists()
 
 
+def test_a_price_per_token_charges_each_call_for_the_tokens_it_read_and_wrote(world, client):
+    from django.urls import reverse
+
+    user, account, api = consumer("reader", 1)
+    ledger_services.policy_activate(name="attribution", params={"price_per_call": OPEN // 10,
+                                                                "price_per_token": OPEN // 1000}, activates_at_epoch=0)
+    body = {"model_version_id": world["policy"].id, "prompt": PROMPT, "max_tokens": 5, "temperature": 0, "seed": 1}
+    done = api.post("/api/inference/generate/", {**body, "idempotency_key": "t1"}, format="json")
+    assert done.status_code == 201, done.data
+    tokens = done.data["tokens_in"] + done.data["tokens_out"]
+    assert done.data["tokens_in"] > 5 and done.data["tokens_out"] >= 1
+    assert int(done.data["fee"]) == OPEN // 10 + tokens * (OPEN // 1000) == InferenceCall.objects.get().fee
+    assert ledger_selectors.account_balance(account=account) == OPEN - int(done.data["fee"])
+    # What is left covers the price per call, not this call's tokens: it is served, then refused, and
+    # nothing is charged or stored.
+    ledger_services.ledger_transfer(source_key=account.key, destination_key="allocation:liquidity",
+                                    amount=ledger_selectors.account_balance(account=account) - OPEN // 10)
+    short = api.post("/api/inference/generate/", {**body, "idempotency_key": "t2"}, format="json")
+    assert short.status_code == 402 and "tokens in" in str(short.data), short.data
+    assert InferenceCall.objects.count() == FeeUsage.objects.count() == 1
+    assert ledger_selectors.account_balance(account=account) == OPEN // 10
+    client.force_login(user)
+    page = client.get(reverse("serving_consumer")).content.decode()
+    assert "0.1 OPEN a call plus 0.001 OPEN per token" in page, page
+
+
 def test_unknown_and_unpublished_versions_are_404_and_governance_sets_the_price(world):
     _, account, client = consumer("buyer", 5)
     body = {"prompt": PROMPT, "replies": [" x"], "idempotency_key": "u1"}

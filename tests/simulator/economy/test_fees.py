@@ -101,3 +101,18 @@ def test_fee_shares_must_add_up_to_100_percent():
         FeeSplitParams(treasury_bps=0)
     with pytest.raises(ValueError, match="FeeSplitParams.stakers_bps"):
         FeeSplitParams(stakers_bps=-5)
+
+
+def test_a_call_is_priced_per_call_plus_per_token_in_exact_integers():
+    from simulator.economy.policies import policy_from_dict
+
+    by_call = policy_from_dict("attribution", {"price_per_call": 7})
+    assert by_call.call_fee(tokens_in=120, tokens_out=30) == 7  # per token is 0 unless governance sets it
+    by_token = policy_from_dict("attribution", {"price_per_call": 10**17, "price_per_token": 3 * 10**15 + 1})
+    assert by_token.call_fee(tokens_in=120, tokens_out=30) == 10**17 + 150 * (3 * 10**15 + 1)
+    assert by_token.call_fee(tokens_in=0, tokens_out=0) == 10**17
+    for tokens, error in ((-1, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="tokens_in"):
+            by_token.call_fee(tokens_in=tokens, tokens_out=0)
+    with pytest.raises(ValueError, match="price_per_token"):
+        policy_from_dict("attribution", {"price_per_token": -1})
