@@ -26,6 +26,13 @@ random clickers, flippers and left-pickers 0.1 each); `honest` is honest annotat
 is honest annotators of accuracy 1, whose every judgment is the recorded choice (no annotator noise at all, only
 the recorded labels' own). The `ceiling` line is the head fitted on the recorded choice of the whole queue.
 
+Candidates (`--candidates`) are selection measures tried here before any becomes a Datanet strategy. Each is served
+by the `uncertainty` strategy's rule (the same random share and draws) and differs only in what it orders the queue
+by after each refit. Both use the head's Laplace posterior, whose covariance is S = (n H)^-1, with H the fitted
+objective's Hessian over the n rows bought:
+- `information`: the expected information gain of a judgment, log(1 + p(1-p) d'S d);
+- `variance`: the posterior variance of the pair's margin, d'S d.
+
 What is reported per population: the median across seeds of each strategy's held-out accuracy at each retrain,
 the judgments each strategy needs for its median curve to reach the median accuracy `random` reaches with the
 whole budget, their ratio (the issue's target: uncertainty <= 0.6x random), and the same per seed.
@@ -48,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "hh-rlhf-harmless-1k.jsonl"
 # name: (population mix, honest annotators' accuracy range or None for the population module's default)
+CANDIDATES = ("information", "variance")
 POPULATIONS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "noisy": ("honest=0.7,random=0.1,flip=0.1,left=0.1", None),
     "honest": ("honest=1", None),
@@ -76,6 +84,9 @@ def parse_arguments() -> argparse.Namespace:
                         help=f"Random share of the uncertainty strategy (default {DEFAULT_RANDOM_SHARE}).")
     parser.add_argument("--l2", type=float, default=None,
                         help="L2 of the head (default: chosen by 5-fold cross-validation at every refit).")
+    parser.add_argument("--candidates", default="",
+                        help=f"Comma-separated selection measures to run beside the strategies, of "
+                             f"{', '.join(CANDIDATES)} (default none; see above).")
     parser.add_argument("--embedding-cache-dir", help="Embedding cache (default: the user's cache).")
     parser.add_argument("--json", help="Also write every curve and setting to this JSON file.")
     args = parser.parse_args()
@@ -145,9 +156,30 @@ def ceiling(split: Split, *, l2: float | None, seed: int) -> float:
     return float((split.heldout_differences @ weights > 0).mean())
 
 
+def selection_scores(strategy: str, queue_differences: np.ndarray, weights: np.ndarray, bought: np.ndarray,
+                     l2: float) -> np.ndarray:
+    """What `strategy` orders the queue by after a refit (highest first): the site's pair_uncertainty of the margins,
+    or a candidate's measure under the head's Laplace posterior (see the module docstring)."""
+    from rlhf.active import UNCERTAINTY, pair_uncertainty
+    from rlhf.linear_head import bradley_terry_hessian
+
+    margins = queue_differences @ weights
+    if strategy == UNCERTAINTY:
+        return pair_uncertainty(margins)
+    covariance = np.linalg.inv(len(bought) * bradley_terry_hessian(weights, bought, l2=l2))
+    variance = np.einsum("ij,jk,ik->i", queue_differences, covariance, queue_differences)
+    if strategy == "variance":
+        return variance
+    if strategy == "information":
+        agreement = np.exp(-np.logaddexp(0.0, -margins)) * np.exp(-np.logaddexp(0.0, margins))   # p (1 - p)
+        return np.log1p(agreement * variance)
+    raise ValueError(f"no selection measure {strategy!r}")
+
+
 def run_one(split: Split, population, strategy: str, args, *, seed: int) -> dict[str, Any]:
-    """Buy `args.budget` judgments one request at a time under `strategy`; refit and score every retrain_every."""
-    from rlhf.active import next_pick, pair_uncertainty, strategy_drawn
+    """Buy `args.budget` judgments one request at a time under `strategy` (a site strategy or a candidate, served by
+    the uncertainty rule); refit and score every retrain_every."""
+    from rlhf.active import RANDOM, UNCERTAINTY, next_pick, strategy_drawn
     from rlhf.quality.population import population_answers
 
     count = len(split.ids)
@@ -163,7 +195,8 @@ def run_one(split: Split, population, strategy: str, args, *, seed: int) -> dict
     for bought in range(1, args.budget + 1):
         annotator = int(requests.integers(len(annotator_ids)))
         shown_left = "a" if requests.random() < 0.5 else "b"
-        drawn = strategy_drawn(strategy, random_share=args.random_share, draw=float(requests.random()))
+        drawn = strategy_drawn(RANDOM if strategy == RANDOM else UNCERTAINTY, random_share=args.random_share,
+                               draw=float(requests.random()))
         open_here = (judgment_count < args.overlap) & ~judged_by[annotator]
         if not open_here.any():
             raise SystemExit(f"the queue ran out after {bought - 1} judgments: lower --budget or raise --overlap")
@@ -185,7 +218,9 @@ def run_one(split: Split, population, strategy: str, args, *, seed: int) -> dict
             weights, l2 = head_fit(np.array(differences), groups, l2=args.l2, seed=seed)
             curve.append(float((split.heldout_differences @ weights > 0).mean()))
             l2_chosen.append(l2)
-            uncertainty = pair_uncertainty((split.features_a - split.features_b) @ weights)
+            if strategy != RANDOM:
+                uncertainty = selection_scores(strategy, split.features_a - split.features_b, weights,
+                                               np.array(differences), l2)
     return {"accuracy": curve, "l2": l2_chosen, "served_as": served_as, "rows": len(differences),
             "label_accuracy": label_correct / args.budget, "picked": picked}
 
@@ -202,52 +237,57 @@ def ratio_text(numerator: int | None, denominator: int | None) -> str:
 
 
 def population_summary(name: str, runs: dict[int, dict[str, dict]], ceilings: dict[int, float],
-                       steps: list[int]) -> tuple[list[str], dict[str, Any]]:
-    """Printed lines and the JSON summary of one population's runs (seed -> strategy -> run)."""
-    from rlhf.active import RANDOM, STRATEGIES, UNCERTAINTY
+                       steps: list[int], strategies: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Printed lines and the JSON summary of one population's runs (seed -> strategy -> run); every strategy after
+    `random` is compared with it."""
+    from rlhf.active import RANDOM, UNCERTAINTY
 
     seeds = sorted(runs)
+    others = [s for s in strategies if s != RANDOM]
     median = {s: [statistics.median(runs[seed][s]["accuracy"][i] for seed in seeds) for i in range(len(steps))]
-              for s in STRATEGIES}
-    lines = [f"{'judgments':>9} | {'random: median [min-max]':>25} | {'uncertainty: median [min-max]':>30} | "
-             "paired diff (median)"]
+              for s in strategies}
+    lines = [f"{'judgments':>9} | " + " | ".join(f"{s + ': median [min-max]':>30}" for s in strategies) + " | "
+             + " | ".join(f"{s} - random (paired median)" for s in others)]
     for i, step in enumerate(steps):
         cells = []
-        for strategy in STRATEGIES:
+        for strategy in strategies:
             values = [runs[seed][strategy]["accuracy"][i] for seed in seeds]
             cells.append(f"{median[strategy][i]:.3f} [{min(values):.3f}-{max(values):.3f}]")
-        paired = statistics.median(runs[seed][UNCERTAINTY]["accuracy"][i] - runs[seed][RANDOM]["accuracy"][i]
-                                   for seed in seeds)
-        lines.append(f"{step:>9} | {cells[0]:>25} | {cells[1]:>30} | {paired:+.3f}")
+        paired = [statistics.median(runs[seed][s]["accuracy"][i] - runs[seed][RANDOM]["accuracy"][i] for seed in seeds)
+                  for s in others]
+        lines.append(f"{step:>9} | " + " | ".join(f"{c:>30}" for c in cells) + " | "
+                     + " | ".join(f"{p:+.3f}" for p in paired))
     target = median[RANDOM][-1]
-    need = {s: needed(median[s], target, steps) for s in STRATEGIES}
+    need = {s: needed(median[s], target, steps) for s in strategies}
     lines.append(f"target: random's median accuracy with all {steps[-1]} judgments, {target:.3f}; median curves reach "
-                 f"it at random {need[RANDOM]}, uncertainty {need[UNCERTAINTY]} judgments: uncertainty/random "
-                 f"{ratio_text(need[UNCERTAINTY], need[RANDOM])}")
+                 f"it at " + ", ".join(f"{s} {need[s]}" for s in strategies) + " judgments: "
+                 + ", ".join(f"{s}/random {ratio_text(need[s], need[RANDOM])}" for s in others))
     per_seed = {}
     for seed in seeds:
         seed_target = runs[seed][RANDOM]["accuracy"][-1]
-        seed_need = {s: needed(runs[seed][s]["accuracy"], seed_target, steps) for s in STRATEGIES}
+        seed_need = {s: needed(runs[seed][s]["accuracy"], seed_target, steps) for s in strategies}
         per_seed[seed] = {"target": seed_target, "needed": seed_need,
-                          "ratio": None if seed_need[UNCERTAINTY] is None or not seed_need[RANDOM]
-                          else seed_need[UNCERTAINTY] / seed_need[RANDOM]}
-    ratios = [entry["ratio"] for entry in per_seed.values()]
-    reached = [r for r in ratios if r is not None]
-    lines.append("per seed (each against its own random run's final accuracy): ratios "
-                 + ", ".join("not reached" if r is None else f"{r:.2f}" for r in ratios)
-                 + (f"; median of those reached {statistics.median(reached):.2f}" if reached else ""))
-    labels = {s: statistics.median(runs[seed][s]["label_accuracy"] for seed in seeds) for s in STRATEGIES}
-    l2s = {s: sorted({value for seed in seeds for value in runs[seed][s]["l2"]}) for s in STRATEGIES}
-    served = sum(runs[seed][UNCERTAINTY]["served_as"][UNCERTAINTY] for seed in seeds) / (
-        len(seeds) * steps[-1])
-    lines.append(f"bought labels equal to the recorded choice (median): random {labels[RANDOM]:.3f}, uncertainty "
-                 f"{labels[UNCERTAINTY]:.3f}; share of uncertainty's requests served by the model {served:.3f}; "
-                 f"L2 chosen: random {l2s[RANDOM]}, uncertainty {l2s[UNCERTAINTY]}")
+                          "ratio": {s: None if seed_need[s] is None or not seed_need[RANDOM]
+                                    else seed_need[s] / seed_need[RANDOM] for s in others}}
+    for s in others:
+        ratios = [entry["ratio"][s] for entry in per_seed.values()]
+        reached = [r for r in ratios if r is not None]
+        lines.append(f"per seed, {s} (each against its own random run's final accuracy): ratios "
+                     + ", ".join("not reached" if r is None else f"{r:.2f}" for r in ratios)
+                     + (f"; median of those reached {statistics.median(reached):.2f}" if reached else ""))
+    labels = {s: statistics.median(runs[seed][s]["label_accuracy"] for seed in seeds) for s in strategies}
+    l2s = {s: sorted({value for seed in seeds for value in runs[seed][s]["l2"]}) for s in strategies}
+    served = {s: sum(runs[seed][s]["served_as"][UNCERTAINTY] for seed in seeds) / (len(seeds) * steps[-1])
+              for s in others}
+    lines.append("bought labels equal to the recorded choice (median): "
+                 + ", ".join(f"{s} {labels[s]:.3f}" for s in strategies)
+                 + "; share of requests served by the model: " + ", ".join(f"{s} {served[s]:.3f}" for s in others)
+                 + "; L2 chosen: " + ", ".join(f"{s} {l2s[s]}" for s in strategies))
     lines.append(f"ceiling (head on the recorded choice of the whole queue): median "
                  f"{statistics.median(ceilings.values()):.3f} [{min(ceilings.values()):.3f}-"
                  f"{max(ceilings.values()):.3f}]")
     summary = {"median_accuracy": median, "target": target, "needed": need, "per_seed": per_seed,
-               "label_accuracy": labels, "ceiling": ceilings, "uncertainty_served_by_model": served}
+               "label_accuracy": labels, "ceiling": ceilings, "served_by_model": served}
     return lines, summary
 
 
@@ -264,6 +304,11 @@ def main() -> int:
 
     args = parse_arguments()
     seeds = seeds_parse(args.seeds)
+    candidates = [c for c in args.candidates.split(",") if c]
+    unknown = sorted(set(candidates) - set(CANDIDATES))
+    if unknown:
+        raise SystemExit(f"--candidates: {', '.join(unknown)} unknown; choose from {', '.join(CANDIDATES)}")
+    strategies = [*STRATEGIES, *candidates]
     started = time.perf_counter()
 
     def say(message: str) -> None:
@@ -277,7 +322,7 @@ def main() -> int:
     say(f"embedding {len(rows)} pairs ({features}; {len(cache)} texts cached before)")
     chosen, rejected = pair_features(encoder, cache, rows, features)
     steps = list(range(args.retrain_every, args.budget + 1, args.retrain_every))
-    say(f"embedded; {len(seeds)} seeds {seeds}, strategies {', '.join(STRATEGIES)}, retrain at {steps}")
+    say(f"embedded; {len(seeds)} seeds {seeds}, strategies {', '.join(strategies)}, retrain at {steps}")
 
     results: dict[str, Any] = {"command": "python benchmarks/bench_active_selection.py " + " ".join(sys.argv[1:]),
                                "data_sha256": data_sha256(args.data), "seeds": seeds, "steps": steps,
@@ -296,10 +341,10 @@ def main() -> int:
             accuracy = {"honest_accuracy": honest_accuracy} if honest_accuracy else {}
             population = population_simulate(split.truth, PopulationConfig(
                 n_annotators=args.annotators, overlap=args.overlap, mix=mix, seed=seed, id_prefix="ann-", **accuracy))
-            runs[seed] = {strategy: run_one(split, population, strategy, args, seed=seed) for strategy in STRATEGIES}
+            runs[seed] = {strategy: run_one(split, population, strategy, args, seed=seed) for strategy in strategies}
             say(f"{name} seed {seed}: " + "; ".join(
-                f"{s} " + " ".join(f"{v:.3f}" for v in runs[seed][s]["accuracy"]) for s in STRATEGIES))
-        lines, summary = population_summary(name, runs, ceilings, steps)
+                f"{s} " + " ".join(f"{v:.3f}" for v in runs[seed][s]["accuracy"]) for s in strategies))
+        lines, summary = population_summary(name, runs, ceilings, steps, strategies)
         print(f"\npopulation {name} ({mix}"
               + (f", honest accuracy {honest_accuracy[0]:g}-{honest_accuracy[1]:g}" if honest_accuracy else "")
               + f"), held-out accuracy against the recorded choice, {len(seeds)} seeds")

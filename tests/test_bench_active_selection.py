@@ -79,3 +79,27 @@ def test_each_comparison_is_bought_once_and_uncertainty_serves_the_refitted_head
         uncertainty = pair_uncertainty((split.features_a - split.features_b) @ weights)
         uncertainty[rows] = -np.inf
         assert active["picked"][bought] == int(np.argmax(uncertainty))
+
+
+@pytest.mark.parametrize("candidate", ["variance", "information"])
+def test_a_candidate_serves_the_pair_its_posterior_measure_ranks_first(bench, split, candidate):
+    from rlhf.linear_head import bradley_terry_hessian
+
+    people = population(split, (1.0, 1.0))
+    args = settings(0.0)
+    run = bench.run_one(split, people, candidate, args, seed=5)
+    assert run["served_as"] == {RANDOM: 0, UNCERTAINTY: args.budget} and len(set(run["picked"])) == args.budget
+    signs = np.array([1.0 if split.truth[c] == "a" else -1.0 for c in split.ids])
+    differences = signs[:, None] * (split.features_a - split.features_b)
+    queue = split.features_a - split.features_b
+    for bought in range(args.retrain_every, args.budget, args.retrain_every):
+        rows = run["picked"][:bought]
+        weights, _ = bench.head_fit(differences[rows], [split.ids[i] for i in rows], l2=args.l2, seed=5)
+        covariance = np.linalg.inv(bought * bradley_terry_hessian(weights, differences[rows], l2=args.l2))
+        variance = np.array([d @ covariance @ d for d in queue])
+        p = 1.0 / (1.0 + np.exp(-(queue @ weights)))
+        measure = variance if candidate == "variance" else np.log1p(p * (1.0 - p) * variance)
+        measure[rows] = -np.inf
+        assert run["picked"][bought] == int(np.argmax(measure))
+    with pytest.raises(ValueError, match="no selection measure"):
+        bench.selection_scores("entropy", queue, weights, differences[rows], args.l2)
