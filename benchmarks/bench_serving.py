@@ -1,7 +1,8 @@
 """Serving many LoRA adapters on one base against separately loaded models, in the same run.
 
     .venv/bin/python benchmarks/bench_serving.py                      # CPU, a small Llama built locally
-    .venv/bin/python benchmarks/bench_serving.py --device cuda --hidden 896 --layers 24 --heads 14   # a 0.5B-class shape
+    .venv/bin/python benchmarks/bench_serving.py --device cuda --hidden 896 --layers 24 --heads 14 --intermediate 4864
+                                                                      # a Qwen2-0.5B shape but its vocabulary
 
 For each N in --adapters (default 1, 8, 64), in a fresh process each:
 - memory: resident memory added by loading N reward-model versions as LoRA adapters on one base, against
@@ -9,6 +10,8 @@ For each N in --adapters (default 1, 8, 64), in a fresh process each:
 - start-up: seconds to load the N versions (first call to each);
 - requests: --requests scoring calls spread at random over the N adapters: requests/s, p50 and p99, against
   the same requests to one merged model; the ratio is the cost of adapter switching.
+N whole models are loaded only up to --whole-max (default: every N); beyond it their row is left out, where they
+would not fit in memory.
 Medians over --repeats runs. Every adapter is random (LoRA B not zero), so each scores differently.
 """
 
@@ -35,7 +38,8 @@ def rss_bytes() -> int:
     return 0
 
 
-def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, seed: int) -> dict:
+def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, intermediate: int | None,
+          seed: int) -> dict:
     """A base causal LM, `adapters` random LoRA reward adapters on it, and one whole (merged) reward model."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -44,7 +48,8 @@ def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, se
     from rlhf.models import tokenizer_load
     from rlhf.tiny import tiny_model_build
 
-    base = tiny_model_build(root / "base", hidden_size=hidden, num_layers=layers, num_heads=heads, seed=seed)
+    base = tiny_model_build(root / "base", hidden_size=hidden, num_layers=layers, num_heads=heads,
+                            intermediate_size=intermediate, seed=seed)
     tokenizer = tokenizer_load(base)
     folders = []
     for index in range(adapters):
@@ -115,6 +120,9 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=384)
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--heads", type=int, default=6)
+    parser.add_argument("--intermediate", type=int, default=None, help="MLP width (default: twice --hidden).")
+    parser.add_argument("--whole-max", type=int, default=None,
+                        help="Load N separately loaded whole models only for N up to this (default: every N).")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -128,16 +136,20 @@ def main() -> None:
         args.device = "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         built = build(Path(tmp), adapters=max(args.adapters), hidden=args.hidden, layers=args.layers, heads=args.heads,
-                      seed=0)
+                      intermediate=args.intermediate, seed=0)
         one_whole = None
         spread = {}
-        print(f"base: hidden {args.hidden}, {args.layers} layers; {args.requests} requests; "
+        print(f"base: hidden {args.hidden}, {args.layers} layers, MLP {args.intermediate or 2 * args.hidden}; "
+              f"{args.requests} requests; "
               f"medians of {args.repeats} runs; device {args.device}")
         print("| N | mode | memory MiB | start-up s | req/s | p50 ms | p99 ms |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for n in args.adapters:
             results = {}
             for mode in ("adapters", "whole"):
+                if mode == "whole" and args.whole_max is not None and n > args.whole_max:
+                    print(f"| {n} | whole | not loaded (--whole-max {args.whole_max}) | | | | |")
+                    continue
                 spec = {"mode": mode, "adapters": built["adapters"][:n], "merged": built["merged"],
                         "requests": args.requests, "device": args.device}
                 runs = [in_fresh_process(spec) for _ in range(args.repeats)]
@@ -149,9 +161,10 @@ def main() -> None:
             if n == 1:
                 one_whole = results["whole"]
             if one_whole:
+                wholes = (f"; {n} whole models {results['whole']['memory_bytes'] / one_whole['memory_bytes']:.2f}x"
+                          if "whole" in results else "")
                 print(f"N={n}: {n} adapters take {results['adapters']['memory_bytes'] / one_whole['memory_bytes']:.2f}x "
-                      f"the memory of one whole model; {n} whole models "
-                      f"{results['whole']['memory_bytes'] / one_whole['memory_bytes']:.2f}x")
+                      f"the memory of one whole model{wholes}")
         # The N = 1 "whole" runs are the same requests to one merged model: the baseline of switching.
         if one_whole:
             for n, rps in spread.items():

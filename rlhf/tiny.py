@@ -46,6 +46,7 @@ def tiny_model_build(
     num_layers: int = 2,
     num_heads: int = 4,
     max_positions: int = 512,
+    intermediate_size: int | None = None,
     seed: int = 0,
 ) -> Path:
     """Train a BPE tokenizer on `texts` (synthetic text if None), build a tiny causal LM, save both to `out_dir`.
@@ -68,7 +69,7 @@ def tiny_model_build(
     config = config_class(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
+        intermediate_size=intermediate_size or hidden_size * 2,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=max(1, num_heads // 2),
