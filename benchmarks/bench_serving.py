@@ -39,7 +39,7 @@ def rss_bytes() -> int:
 
 
 def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, intermediate: int | None,
-          seed: int) -> dict:
+          rank: int, seed: int) -> dict:
     """A base causal LM, `adapters` random LoRA reward adapters on it, and one whole (merged) reward model."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -56,7 +56,7 @@ def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, in
         torch.manual_seed(seed + index)
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
         model.config.pad_token_id = tokenizer.pad_token_id
-        lora = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules="all-linear",
+        lora = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=rank, lora_alpha=2 * rank, target_modules="all-linear",
                                                 init_lora_weights=False))
         folder = root / f"adapter-{index}"
         lora.save_pretrained(folder)
@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--heads", type=int, default=6)
     parser.add_argument("--intermediate", type=int, default=None, help="MLP width (default: twice --hidden).")
+    parser.add_argument("--rank", type=int, default=8, help="LoRA rank of the adapters (default 8, as training's).")
     parser.add_argument("--whole-max", type=int, default=None,
                         help="Load N separately loaded whole models only for N up to this (default: every N).")
     parser.add_argument("--device", default="cpu")
@@ -136,10 +137,11 @@ def main() -> None:
         args.device = "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         built = build(Path(tmp), adapters=max(args.adapters), hidden=args.hidden, layers=args.layers, heads=args.heads,
-                      intermediate=args.intermediate, seed=0)
+                      intermediate=args.intermediate, rank=args.rank, seed=0)
         one_whole = None
         spread = {}
-        print(f"base: hidden {args.hidden}, {args.layers} layers, MLP {args.intermediate or 2 * args.hidden}; "
+        print(f"base: hidden {args.hidden}, {args.layers} layers, MLP {args.intermediate or 2 * args.hidden}; LoRA r "
+              f"{args.rank} on all linear layers; "
               f"{args.requests} requests; "
               f"medians of {args.repeats} runs; device {args.device}")
         print("| N | mode | memory MiB | start-up s | req/s | p50 ms | p99 ms |")
