@@ -31,7 +31,7 @@ Strength: *slightly*, *clearly* or *much* better.
 class DemoUser:
     username: str
     password: str
-    role: Role
+    role: Role | None  # None: no role (a consumer)
 
 
 DEMO_USERS = (
@@ -39,6 +39,14 @@ DEMO_USERS = (
     DemoUser("engineer", "engineer-demo", Role.ML_ENGINEER),
     DemoUser("governance", "governance-demo", Role.GOVERNANCE),
     DemoUser("admin", "admin-demo", Role.ADMIN),
+)
+# Calls the served demo model: a consumer is any account holder with a consumer balance, not a role.
+DEMO_CONSUMER = DemoUser("consumer", "consumer-demo", None)
+DEMO_CALLS = (
+    ("I was charged twice for my order.", [" I'm sorry about that: I have refunded the second charge; it shows in "
+                                           "3-5 days.", " Charges happen. Check your bank."]),
+    ("How do I reset my password?", [" Click 'Forgot password' on the sign-in page and follow the e-mail.",
+                                     " Send us your current password and we will reset it."]),
 )
 SIMULATED = 6
 SIMULATED_MIX = "honest=0.5,random=0.17,left=0.17,flip=0.16"
@@ -70,7 +78,10 @@ def demo_seed(*, seed: int = 7) -> dict:
             version = _demo_training(snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
             _demo_economy(version=version, governance=User.objects.get(username="governance"))
             _demo_governance(governance=User.objects.get(username="governance"), seed=seed)
-    return {d.role.value: (d.username, d.password) for d in DEMO_USERS}
+            _demo_serving(snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
+    logins = {str(d.role): (d.username, d.password) for d in DEMO_USERS}
+    logins["consumer"] = (DEMO_CONSUMER.username, DEMO_CONSUMER.password)
+    return logins
 
 
 def _demo_training(*, snapshot, engineer, seed: int):
@@ -165,3 +176,30 @@ def _demo_governance(*, governance, seed: int) -> None:
         threshold_bps=5000,
         description="Contributors were paid less than the budget allows while fees were low; the report shows attackers stay under 5%.",
     )
+
+
+def _demo_serving(*, snapshot, engineer, seed: int) -> None:
+    """A LoRA reward model of the tiny Llama (seconds on a CPU), published for serving, and a consumer who has
+    called it, so the consumer's, the served versions' and the earnings pages have content."""
+    from feedback_site.ledger import services as ledger
+    from feedback_site.serving import services as serving
+    from feedback_site.training.models import BaseModel
+    from feedback_site.training.services import training_job_create, training_job_run
+    from simulator.economy.units import BASE_UNITS_PER_OPEN
+
+    job = training_job_create(
+        snapshot=snapshot, method="reward", base_model=BaseModel.objects.get(name="tiny-llama"), created_by=engineer,
+        params={"lora": True, "max_steps": 4, "learning_rate": 1e-3, "eval_fraction": 0.3, "device": "cpu",
+                "seed": seed},
+    )
+    version = getattr(training_job_run(job_id=job.id), "model_version", None)
+    if version is None:
+        return
+    serving.model_publish(model_version=version, by=engineer)
+    consumer = user_create(username=DEMO_CONSUMER.username, password=DEMO_CONSUMER.password, roles=[])
+    account = ledger.consumer_account_open(user=consumer)
+    ledger.ledger_transfer(source_key="allocation:liquidity", destination_key=account.key,
+                           amount=100 * BASE_UNITS_PER_OPEN)
+    for index, (message, replies) in enumerate(DEMO_CALLS):
+        serving.inference_score(user=consumer, version_id=version.id, idempotency_key=f"demo-{index}",
+                                prompt=f"\n\nHuman: {message}\n\nAssistant:", replies=replies)

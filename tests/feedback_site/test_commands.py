@@ -90,8 +90,13 @@ def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys, settin
     from feedback_site.ledger.models import EpochSettlement
     from feedback_site.training.models import ModelVersion
 
-    assert ModelVersion.objects.count() == 1 and EpochSettlement.objects.filter(epoch=0).exists()
+    assert ModelVersion.objects.count() == 2 and EpochSettlement.objects.filter(epoch=0).exists()  # the linear head, the served LoRA
     assert SimulationReport.objects.count() == 1 and Proposal.objects.count() == 1
     assert Judgment.objects.filter(datanet=datanet).count() > 20
     assert Snapshot.objects.filter(datanet=datanet).count() == 1
     assert datanet.members.filter(username="annotator").exists()
+    from feedback_site.serving.models import InferenceCall, Publication
+
+    served = Publication.objects.get()  # a LoRA reward model of the tiny Llama, published, called by the consumer
+    assert served.model_version.kind == "reward_model" and "consumer / consumer-demo" in out
+    assert InferenceCall.objects.filter(model_version=served.model_version, consumer__user__username="consumer").count() == 2
