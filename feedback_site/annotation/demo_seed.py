@@ -79,6 +79,7 @@ def demo_seed(*, seed: int = 7) -> dict:
             _demo_economy(version=version, governance=User.objects.get(username="governance"))
             _demo_governance(governance=User.objects.get(username="governance"), seed=seed)
             _demo_serving(snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
+            _demo_round(datanet=datanet, snapshot=snapshot, engineer=User.objects.get(username="engineer"), seed=seed)
     logins = {str(d.role): (d.username, d.password) for d in DEMO_USERS}
     logins["consumer"] = (DEMO_CONSUMER.username, DEMO_CONSUMER.password)
     return logins
@@ -203,3 +204,24 @@ def _demo_serving(*, snapshot, engineer, seed: int) -> None:
     for index, (message, replies) in enumerate(DEMO_CALLS):
         serving.inference_score(user=consumer, version_id=version.id, idempotency_key=f"demo-{index}",
                                 prompt=f"\n\nHuman: {message}\n\nAssistant:", replies=replies)
+
+
+def _demo_round(*, datanet, snapshot, engineer, seed: int) -> None:
+    """A DPO policy of the tiny Llama and one generation job on two of the Datanet's prompts, so the rounds page
+    shows a round and the queue holds replies with their provenance."""
+    from feedback_site.rounds.services import generation_job_create, generation_job_run
+    from feedback_site.training.models import BaseModel
+    from feedback_site.training.services import training_job_create, training_job_run
+
+    job = training_job_create(
+        snapshot=snapshot, method="dpo", base_model=BaseModel.objects.get(name="tiny-llama"), created_by=engineer,
+        params={"lora": True, "max_steps": 2, "eval_fraction": 0.3, "device": "cpu", "seed": seed},
+    )
+    policy = getattr(training_job_run(job_id=job.id), "model_version", None)
+    if policy is None:
+        return
+    generation = generation_job_create(
+        datanet=datanet, policy=policy, prompt_limit=2, created_by=engineer, enqueue=False,
+        settings={"replies_per_prompt": 2, "max_new_tokens": 12, "temperature": 1.0, "seed": seed},
+    )
+    generation_job_run(job_id=generation.id)

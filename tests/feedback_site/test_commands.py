@@ -81,7 +81,11 @@ def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys, settin
     out = capsys.readouterr().out
     assert "annotator / annotator-demo" in out
     datanet = Datanet.objects.get(name="Customer support")
-    assert datanet.comparisons.count() == 22
+    from feedback_site.rounds.models import GenerationJob
+
+    generation = GenerationJob.objects.get()  # one round: two prompts, two replies each, one new comparison each
+    assert generation.state == "completed" and generation.prompts_done == 2
+    assert datanet.comparisons.count() == 22 + generation.comparisons_created >= 22 + 1
     assert datanet.comparisons.exclude(reference_choice="").count() == 22  # the simulated colleagues judge against these
     from feedback_site.quality.models import QualityReport
 
@@ -90,7 +94,8 @@ def test_seed_demo_gives_every_page_content_and_is_idempotent(db, capsys, settin
     from feedback_site.ledger.models import EpochSettlement
     from feedback_site.training.models import ModelVersion
 
-    assert ModelVersion.objects.count() == 2 and EpochSettlement.objects.filter(epoch=0).exists()  # the linear head, the served LoRA
+    # the linear head, the served LoRA reward model and the DPO policy of the demo's round
+    assert ModelVersion.objects.count() == 3 and EpochSettlement.objects.filter(epoch=0).exists()
     assert SimulationReport.objects.count() == 1 and Proposal.objects.count() == 1
     assert Judgment.objects.filter(datanet=datanet).count() > 20
     assert Snapshot.objects.filter(datanet=datanet).count() == 1
