@@ -38,8 +38,8 @@ def rss_bytes() -> int:
     return 0
 
 
-def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, intermediate: int | None,
-          rank: int, seed: int) -> dict:
+def build(root: Path, *, adapters: int, hidden: int, layers: int, heads: int, seed: int,
+          intermediate: int | None = None, rank: int = 8) -> dict:
     """A base causal LM, `adapters` random LoRA reward adapters on it, and one whole (merged) reward model."""
     import torch
     from peft import LoraConfig, get_peft_model
