@@ -7,8 +7,9 @@
 
 One base model is loaded per (base path, head): sequence classification for reward models, a causal LM for
 DPO policies. A LoRA version is an adapter on that base (peft's multi-adapter model: `load_adapter` on first
-use, `set_adapter` per request, `delete_adapter` on eviction); a reward adapter carries its own score head
-(peft's modules_to_save), switched with it. A version trained without LoRA is loaded whole. What is loaded
+use, `delete_adapter` on eviction). Each request selects its adapter on every adapter layer itself
+(`pool._adapter_select`), because peft's `set_adapter` costs more the more adapters are loaded. A reward
+adapter carries its own score head (peft's modules_to_save), switched with it. A version trained without LoRA is loaded whole. What is loaded
 counts against `memory_budget_bytes` (parameter bytes of adapters and whole models; bases are not evicted);
 the least recently used versions are evicted until a new one fits. Calls are serialised by a lock: a
 request's adapter stays selected for its whole forward pass.
