@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -73,6 +74,25 @@ def _adapter_name(version: ServedVersion) -> str:
     return f"served-{version.version_id}"
 
 
+# What a saved tokenizer is made of (transformers writes some of these, by tokenizer class).
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                    "vocab.json", "vocab.txt", "merges.txt", "tokenizer.model", "spiece.model", "chat_template.jinja")
+
+
+def _tokenizer_key(path: str) -> str:
+    """The content hash of a version's tokenizer files. Adapters trained on one base save byte-identical ones, and a
+    tokenizer of a real vocabulary holds tens of MB in memory, so versions with one key share one loaded tokenizer.
+    A folder without any of these files is keyed by its path (its tokenizer loads from elsewhere)."""
+    digest = hashlib.sha256()
+    found = False
+    for name in _TOKENIZER_FILES:
+        file = Path(path) / name
+        if file.is_file():
+            found = True
+            digest.update(name.encode() + b"\0" + hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest() if found else f"path:{_same_path(path)}"
+
+
 def _parameter_bytes(model: Any) -> int:
     return sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
 
@@ -128,7 +148,8 @@ class ServingPool:
         self.base_models = {kind: _same_path(path) for kind, path in (base_models or {}).items()}
         self._bases: dict[tuple[str, str], _Base] = {}
         self._whole: dict[str, Any] = {}
-        self._tokenizers: dict[str, Any] = {}
+        self._tokenizers: dict[str, Any] = {}  # by _tokenizer_key: versions with the same tokenizer share one
+        self._tokenizer_keys: dict[str, str] = {}  # version id -> its tokenizer's key
         self._loaded: OrderedDict[str, tuple[ServedVersion, int]] = OrderedDict()  # LRU: oldest first
         self._lock = threading.Lock()
 
@@ -233,9 +254,12 @@ class ServingPool:
             del self._bases[key]
 
     def _tokenizer(self, version: ServedVersion) -> Any:
-        if version.version_id not in self._tokenizers:
-            self._tokenizers[version.version_id] = tokenizer_load(version.path)
-        return self._tokenizers[version.version_id]
+        key = self._tokenizer_keys.get(version.version_id)
+        if key is None:
+            key = self._tokenizer_keys[version.version_id] = _tokenizer_key(version.path)
+        if key not in self._tokenizers:
+            self._tokenizers[key] = tokenizer_load(version.path)
+        return self._tokenizers[key]
 
     # --- calls ------------------------------------------------------------------------------
 

@@ -76,6 +76,15 @@ def test_switching_through_loads_and_evictions_runs_the_adapter_asked_for(runs):
     assert pool.loaded_versions == ["c", "b"] and len(pool._bases) == 1
 
 
+def test_versions_with_the_same_tokenizer_files_share_one_loaded_tokenizer(runs):
+    pool = ServingPool(memory_budget_bytes=1 << 30)
+    a, b, other = (served_version(v, runs[r]) for v, r in (("a", "rm-a"), ("b", "rm-b"), ("o", "rm-other")))
+    assert pool._tokenizer(a) is pool._tokenizer(b)  # two runs of one base: byte-identical tokenizer files
+    assert pool._tokenizer(other) is not pool._tokenizer(a)  # another base's tokenizer, trained on other text
+    assert pool._tokenizer(other).get_vocab() != pool._tokenizer(a).get_vocab()
+    assert len(pool._tokenizers) == 2
+
+
 def test_least_recently_used_adapter_is_evicted_under_the_budget_and_reloads_the_same(runs):
     probe = ServingPool(memory_budget_bytes=1 << 30)
     a, b, whole = (served_version(v, runs[r]) for v, r in (("a", "rm-a"), ("b", "rm-b"), ("w", "rm-whole")))
