@@ -52,17 +52,33 @@ def tiny_dir(tmp_path_factory):
     return tiny_model_build(tmp_path_factory.mktemp("tiny"), seed=0)
 
 
-@pytest.fixture(scope="session")
-def policy_dir(tmp_path_factory, tiny_dir):
-    """A real DPO policy run of the tiny model (two steps: what matters here is that it is one)."""
-    from rlhf.config import DPOTrainingConfig
-    from rlhf.dpo import dpo_train
+def _tiny_run(tmp_path_factory, tiny_dir, name: str, config_class, train):
+    """A real training run of the tiny model (two steps: what matters here is that it is one), in a folder `name`
+    (messages about the model name it)."""
     from rlhf.tiny import marker_preference_rows
 
-    out = tmp_path_factory.mktemp("policy") / "dpo"
-    dpo_train(DPOTrainingConfig(model_path=str(tiny_dir), output_dir=str(out), max_steps=2, device="cpu",
-                                eval_fraction=0.0), rows=marker_preference_rows(16, seed=1))
+    out = tmp_path_factory.mktemp(name) / name
+    train(config_class(model_path=str(tiny_dir), output_dir=str(out), max_steps=2, device="cpu", eval_fraction=0.0),
+          rows=marker_preference_rows(16, seed=1))
     return out
+
+
+@pytest.fixture(scope="session")
+def policy_dir(tmp_path_factory, tiny_dir):
+    """A DPO policy run of the tiny model."""
+    from rlhf.config import DPOTrainingConfig
+    from rlhf.dpo import dpo_train
+
+    return _tiny_run(tmp_path_factory, tiny_dir, "dpo", DPOTrainingConfig, dpo_train)
+
+
+@pytest.fixture(scope="session")
+def reward_dir(tmp_path_factory, tiny_dir):
+    """A reward-model run of the tiny model."""
+    from rlhf.config import RewardTrainingConfig
+    from rlhf.reward import reward_train
+
+    return _tiny_run(tmp_path_factory, tiny_dir, "rm", RewardTrainingConfig, reward_train)
 
 
 @pytest.fixture

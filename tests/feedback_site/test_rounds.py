@@ -27,18 +27,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("offline_artifacts")]
 SAMPLING = {"replies_per_prompt": 3, "max_new_tokens": 5, "temperature": 1.0, "seed": 4}
 
 
-@pytest.fixture(scope="session")
-def reward_dir(tmp_path_factory, tiny_dir):
-    from rlhf.config import RewardTrainingConfig
-    from rlhf.reward import reward_train
-    from rlhf.tiny import marker_preference_rows
-
-    out = tmp_path_factory.mktemp("reward") / "rm"
-    reward_train(RewardTrainingConfig(model_path=str(tiny_dir), output_dir=str(out), max_steps=2, device="cpu",
-                                      eval_fraction=0.0), rows=marker_preference_rows(16, seed=1))
-    return out
-
-
 def test_a_generation_job_fills_the_queue_with_replies_that_carry_their_provenance(
         db, datanet_with, make_annotator, policy_dir, tmp_path):
     datanet = datanet_with(n=4, overlap=1)
