@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_active_selection.py                 # ../shared/data/hh-rlhf-harmless-1k.jsonl
     .venv/bin/python benchmarks/bench_active_selection.py --seeds 0-9 --populations noisy,honest,recorded
     .venv/bin/python benchmarks/bench_active_selection.py --budget 400 --l2 0.1 --json var/active-selection.json
+    .venv/bin/python benchmarks/bench_active_selection.py --truth linear --populations noisy,honest,recorded
 
 Real HH-RLHF comparisons, each with its replies in a seeded random order as a and b; the truth is the recorded
 choice ("a" where a is the reply the original annotator chose). A seeded held-out set (`--heldout` comparisons) is
@@ -25,6 +26,12 @@ Populations (`--populations`): `noisy` is the quality module's default mix (hone
 random clickers, flippers and left-pickers 0.1 each); `honest` is honest annotators only (0.65-0.95); `recorded`
 is honest annotators of accuracy 1, whose every judgment is the recorded choice (no annotator noise at all, only
 the recorded labels' own). The `ceiling` line is the head fitted on the recorded choice of the whole queue.
+
+Truth (`--truth`): `recorded` is the recorded choice. `linear` is a control for when the learning curve is long: the
+same texts and embeddings, but each comparison's right answer (for the annotators and the held-out score alike) is
+the side that the head fitted on every recorded choice of the file prefers. The head can represent that truth
+exactly, so its accuracy keeps rising with the judgments bought instead of flattening near the recorded labels'
+ceiling; it shows what the selection does where there is a learning curve to shorten.
 
 Candidates (`--candidates`) are selection measures tried here before any becomes a Datanet strategy. Each is served
 by the `uncertainty` strategy's rule (the same random share and draws) and differs only in what it orders the queue
@@ -56,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "hh-rlhf-harmless-1k.jsonl"
 # name: (population mix, honest annotators' accuracy range or None for the population module's default)
 CANDIDATES = ("information", "variance")
+TRUTHS = ("recorded", "linear")
 POPULATIONS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "noisy": ("honest=0.7,random=0.1,flip=0.1,left=0.1", None),
     "honest": ("honest=1", None),
@@ -87,6 +95,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--candidates", default="",
                         help=f"Comma-separated selection measures to run beside the strategies, of "
                              f"{', '.join(CANDIDATES)} (default none; see above).")
+    parser.add_argument("--truth", choices=TRUTHS, default="recorded",
+                        help="What a comparison's right answer is: the recorded choice (default), or `linear`, the "
+                             "side that the head fitted on every recorded choice prefers (a control; see above).")
     parser.add_argument("--embedding-cache-dir", help="Embedding cache (default: the user's cache).")
     parser.add_argument("--json", help="Also write every curve and setting to this JSON file.")
     args = parser.parse_args()
@@ -136,6 +147,16 @@ def split_build(rows, chosen: np.ndarray, rejected: np.ndarray, *, seed: int, he
                  features_b=np.where(a_chosen, rejected[row_of], chosen[row_of]),
                  keys=np.array([shuffle_key(c.prompt, c.text_a, c.text_b) for c in queue]),
                  heldout_differences=chosen[held_rows] - rejected[held_rows])
+
+
+def linear_truth(split: Split, weights: np.ndarray) -> Split:
+    """`split` with every right answer replaced by the side `weights` prefers (`--truth linear`): the queue's truth,
+    and the held-out differences turned to point from the preferred reply to the other."""
+    prefers_a = (split.features_a - split.features_b) @ weights > 0
+    held_sign = np.where(split.heldout_differences @ weights > 0, 1.0, -1.0)[:, None]
+    return Split(ids=split.ids, truth={c: "a" if won else "b" for c, won in zip(split.ids, prefers_a, strict=True)},
+                 features_a=split.features_a, features_b=split.features_b, keys=split.keys,
+                 heldout_differences=held_sign * split.heldout_differences)
 
 
 def head_fit(differences: np.ndarray, groups: list[str], *, l2: float | None, seed: int) -> tuple[np.ndarray, float]:
@@ -279,11 +300,11 @@ def population_summary(name: str, runs: dict[int, dict[str, dict]], ceilings: di
     l2s = {s: sorted({value for seed in seeds for value in runs[seed][s]["l2"]}) for s in strategies}
     served = {s: sum(runs[seed][s]["served_as"][UNCERTAINTY] for seed in seeds) / (len(seeds) * steps[-1])
               for s in others}
-    lines.append("bought labels equal to the recorded choice (median): "
+    lines.append("bought labels equal to the truth (median): "
                  + ", ".join(f"{s} {labels[s]:.3f}" for s in strategies)
                  + "; share of requests served by the model: " + ", ".join(f"{s} {served[s]:.3f}" for s in others)
                  + "; L2 chosen: " + ", ".join(f"{s} {l2s[s]}" for s in strategies))
-    lines.append(f"ceiling (head on the recorded choice of the whole queue): median "
+    lines.append(f"ceiling (head on the truth of the whole queue): median "
                  f"{statistics.median(ceilings.values()):.3f} [{min(ceilings.values()):.3f}-"
                  f"{max(ceilings.values()):.3f}]")
     summary = {"median_accuracy": median, "target": target, "needed": need, "per_seed": per_seed,
@@ -330,9 +351,12 @@ def main() -> int:
                                "head_features": features, "populations": {}}
     print(f"{len(rows)} comparisons, {args.heldout} held out, queue {len(rows) - args.heldout}, budget {args.budget}, "
           f"refit every {args.retrain_every}, k={args.overlap}, {args.annotators} annotators, random share "
-          f"{args.random_share}, seeds {seeds}, head {features}, L2 {args.l2 or 'cross-validated at every refit'}")
+          f"{args.random_share}, seeds {seeds}, truth {args.truth}, head {features}, L2 {args.l2 or 'cross-validated at every refit'}")
     # A seed's split and ceiling do not depend on the population: built once, shared by every population.
     splits = {seed: split_build(rows, chosen, rejected, seed=seed, heldout=args.heldout) for seed in seeds}
+    if args.truth == "linear":
+        truth_weights, _ = head_fit(chosen - rejected, [str(i) for i in range(len(rows))], l2=args.l2, seed=0)
+        splits = {seed: linear_truth(split, truth_weights) for seed, split in splits.items()}
     ceilings = {seed: ceiling(split, l2=args.l2, seed=seed) for seed, split in splits.items()}
     for name in args.populations.split(","):
         mix, honest_accuracy = POPULATIONS[name]
@@ -347,7 +371,8 @@ def main() -> int:
         lines, summary = population_summary(name, runs, ceilings, steps, strategies)
         print(f"\npopulation {name} ({mix}"
               + (f", honest accuracy {honest_accuracy[0]:g}-{honest_accuracy[1]:g}" if honest_accuracy else "")
-              + f"), held-out accuracy against the recorded choice, {len(seeds)} seeds")
+              + f"), held-out accuracy against the {'recorded choice' if args.truth == 'recorded' else 'linear truth'}, "
+              f"{len(seeds)} seeds")
         print("\n".join(lines), flush=True)
         results["populations"][name] = {"mix": mix, "honest_accuracy": honest_accuracy, "runs": runs, **summary}
     say("done")

@@ -103,3 +103,17 @@ def test_a_candidate_serves_the_pair_its_posterior_measure_ranks_first(bench, sp
         assert run["picked"][bought] == int(np.argmax(measure))
     with pytest.raises(ValueError, match="no selection measure"):
         bench.selection_scores("entropy", queue, weights, differences[rows], args.l2)
+
+
+def test_linear_truth_is_the_side_the_weights_prefer_on_the_queue_and_the_held_out_set(bench, split):
+    rng = np.random.default_rng(11)
+    weights = rng.normal(size=DIMENSION)
+    relabelled = bench.linear_truth(split, weights)
+    margins = (split.features_a - split.features_b) @ weights
+    assert relabelled.truth == {c: "a" if m > 0 else "b" for c, m in zip(split.ids, margins, strict=True)}
+    assert relabelled.truth != split.truth   # another direction than the fixture's truth: some answers change
+    assert (relabelled.heldout_differences @ weights > 0).all()
+    # Each held-out row is the same pair, turned or not: the same differences up to sign.
+    np.testing.assert_allclose(np.abs(relabelled.heldout_differences), np.abs(split.heldout_differences))
+    # The head fitted on the relabelled truth scores that truth, not the old one.
+    assert bench.ceiling(relabelled, l2=0.1, seed=0) > 0.9
