@@ -32,6 +32,11 @@ def browser_page():
         page.set_default_timeout(30_000)  # generous: CI machines are small and shared
         yield page
         browser.close()
+        # The test's ORM calls under Playwright's event loop open a connection of their own (Django keeps one per
+        # context), which nothing else closes; left open, it keeps the test database from being dropped at the end.
+        from django.db import connections
+
+        connections.close_all()
 
 
 def log_in(page, base, username, password):
