@@ -52,7 +52,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +154,8 @@ def linear_truth(split: Split, weights: np.ndarray) -> Split:
     and the held-out differences turned to point from the preferred reply to the other."""
     prefers_a = (split.features_a - split.features_b) @ weights > 0
     held_sign = np.where(split.heldout_differences @ weights > 0, 1.0, -1.0)[:, None]
-    return Split(ids=split.ids, truth={c: "a" if won else "b" for c, won in zip(split.ids, prefers_a, strict=True)},
-                 features_a=split.features_a, features_b=split.features_b, keys=split.keys,
-                 heldout_differences=held_sign * split.heldout_differences)
+    return replace(split, truth={c: "a" if won else "b" for c, won in zip(split.ids, prefers_a, strict=True)},
+                   heldout_differences=held_sign * split.heldout_differences)
 
 
 def head_fit(differences: np.ndarray, groups: list[str], *, l2: float | None, seed: int) -> tuple[np.ndarray, float]:
