@@ -40,6 +40,14 @@ objective's Hessian over the n rows bought:
 - `information`: the expected information gain of a judgment, log(1 + p(1-p) d'S d);
 - `variance`: the posterior variance of the pair's margin, d'S d.
 
+Noise controls (each a diagnostic, not a site rule; both keep the request stream):
+- `--train-on honest` refits the head only on the judgments of the population's honest annotators, as if quality
+  control removed every random clicker, flipper and left-picker without error and at no cost: the most any
+  filtering by quality could give.
+- `--repeat K` lets a request drawn as `uncertainty` be served any open comparison with fewer than K judgments
+  (instead of the least-judged ones first), so the head's least-sure comparisons are asked again of other
+  people; every judgment is still its own row. Requests drawn as random keep least-judged first.
+
 What is reported per population: the median across seeds of each strategy's held-out accuracy at each retrain,
 the judgments each strategy needs for its median curve to reach the median accuracy `random` reaches with the
 whole budget, their ratio (the issue's target: uncertainty <= 0.6x random), and the same per seed.
@@ -64,6 +72,7 @@ DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "hh-rlhf-harmless-1k.jsonl"
 # name: (population mix, honest annotators' accuracy range or None for the population module's default)
 CANDIDATES = ("information", "variance")
 TRUTHS = ("recorded", "linear")
+TRAIN_ON = ("all", "honest")
 POPULATIONS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "noisy": ("honest=0.7,random=0.1,flip=0.1,left=0.1", None),
     "honest": ("honest=1", None),
@@ -98,12 +107,20 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--truth", choices=TRUTHS, default="recorded",
                         help="What a comparison's right answer is: the recorded choice (default), or `linear`, the "
                              "side that the head fitted on every recorded choice prefers (a control; see above).")
+    parser.add_argument("--train-on", choices=TRAIN_ON, default="all",
+                        help="Whose judgments refit the head: every annotator's (default), or only the honest "
+                             "ones' (a control: quality control at its best; see above).")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="Let uncertainty-drawn requests re-ask comparisons with fewer than this many judgments "
+                             "(a control; default 0: least-judged first, as the site serves).")
     parser.add_argument("--embedding-cache-dir", help="Embedding cache (default: the user's cache).")
     parser.add_argument("--json", help="Also write every curve and setting to this JSON file.")
     args = parser.parse_args()
     unknown = [name for name in args.populations.split(",") if name not in POPULATIONS]
     if unknown:
         parser.error(f"--populations: unknown {unknown[0]!r}; known: {', '.join(POPULATIONS)}")
+    if args.repeat and args.repeat <= args.overlap:
+        parser.error(f"--repeat ({args.repeat}) must be above --overlap ({args.overlap}), or 0 for none")
     if args.budget < args.retrain_every or args.retrain_every < 1:
         parser.error(f"--budget ({args.budget}) must be at least --retrain-every ({args.retrain_every}) >= 1")
     return args
@@ -204,6 +221,7 @@ def run_one(split: Split, population, strategy: str, args, *, seed: int) -> dict
 
     count = len(split.ids)
     annotator_ids = [a.annotator_id for a in population.annotators]
+    kinds = [a.kind for a in population.annotators]
     judged_by = np.zeros((len(annotator_ids), count), dtype=bool)
     judgment_count = np.zeros(count, dtype=np.int64)
     uncertainty = np.full(count, np.nan)
@@ -217,11 +235,14 @@ def run_one(split: Split, population, strategy: str, args, *, seed: int) -> dict
         shown_left = "a" if requests.random() < 0.5 else "b"
         drawn = strategy_drawn(RANDOM if strategy == RANDOM else UNCERTAINTY, random_share=args.random_share,
                                draw=float(requests.random()))
-        open_here = (judgment_count < args.overlap) & ~judged_by[annotator]
+        open_here = (judgment_count < max(args.overlap, args.repeat)) & ~judged_by[annotator]
         if not open_here.any():
             raise SystemExit(f"the queue ran out after {bought - 1} judgments: lower --budget or raise --overlap")
-        least_judged = open_here & (judgment_count == judgment_count[open_here].min())
-        pick = next_pick(drawn, open_mask=least_judged, keys=split.keys, uncertainty=uncertainty)
+        if args.repeat and drawn == UNCERTAINTY and not np.isnan(uncertainty).all():
+            servable = open_here     # --repeat: the head's least-sure comparisons may be asked again
+        else:
+            servable = open_here & (judgment_count == judgment_count[open_here].min())
+        pick = next_pick(drawn, open_mask=servable, keys=split.keys, uncertainty=uncertainty)
         served_as[drawn] += 1
         picked.append(pick)
         judged_by[annotator, pick] = True
@@ -230,7 +251,7 @@ def run_one(split: Split, population, strategy: str, args, *, seed: int) -> dict
         (judgment,) = population_answers(population, split.truth,
                                          [(comparison_id, annotator_ids[annotator], shown_left)])
         label_correct += judgment.choice == split.truth[comparison_id]
-        if judgment.choice in ("a", "b"):
+        if judgment.choice in ("a", "b") and (args.train_on == "all" or kinds[annotator] == "honest"):
             sign = 1.0 if judgment.choice == "a" else -1.0
             differences.append(sign * (split.features_a[pick] - split.features_b[pick]))
             groups.append(comparison_id)
@@ -280,8 +301,8 @@ def population_summary(name: str, runs: dict[int, dict[str, dict]], ceilings: di
     target = median[RANDOM][-1]
     need = {s: needed(median[s], target, steps) for s in strategies}
     lines.append(f"target: random's median accuracy with all {steps[-1]} judgments, {target:.3f}; median curves reach "
-                 f"it at " + ", ".join(f"{s} {need[s]}" for s in strategies) + " judgments: "
-                 + ", ".join(f"{s}/random {ratio_text(need[s], need[RANDOM])}" for s in others))
+                 f"it: " + ", ".join(f"{s} {'never' if need[s] is None else f'at {need[s]} judgments'}" for s in strategies)
+                 + "; " + ", ".join(f"{s}/random {ratio_text(need[s], need[RANDOM])}" for s in others))
     per_seed = {}
     for seed in seeds:
         seed_target = runs[seed][RANDOM]["accuracy"][-1]
@@ -350,7 +371,8 @@ def main() -> int:
                                "head_features": features, "populations": {}}
     print(f"{len(rows)} comparisons, {args.heldout} held out, queue {len(rows) - args.heldout}, budget {args.budget}, "
           f"refit every {args.retrain_every}, k={args.overlap}, {args.annotators} annotators, random share "
-          f"{args.random_share}, seeds {seeds}, truth {args.truth}, head {features}, L2 {args.l2 or 'cross-validated at every refit'}")
+          f"{args.random_share}, seeds {seeds}, truth {args.truth}, head {features}, L2 {args.l2 or 'cross-validated at every refit'}, "
+          f"trained on {args.train_on} annotators' judgments, repeat {args.repeat or 'none (least-judged first)'}")
     # A seed's split and ceiling do not depend on the population: built once, shared by every population.
     splits = {seed: split_build(rows, chosen, rejected, seed=seed, heldout=args.heldout) for seed in seeds}
     if args.truth == "linear":

@@ -43,8 +43,9 @@ def split(bench):
                        heldout_differences=heldout * np.sign(heldout @ true_weights)[:, None])
 
 
-def settings(random_share: float) -> SimpleNamespace:
-    return SimpleNamespace(budget=40, retrain_every=10, overlap=1, random_share=random_share, l2=0.1)
+def settings(random_share: float, **changed) -> SimpleNamespace:
+    return SimpleNamespace(**{"budget": 40, "retrain_every": 10, "overlap": 1, "random_share": random_share, "l2": 0.1,
+                              "train_on": "all", "repeat": 0, **changed})
 
 
 def population(split, accuracy: tuple[float, float]):
@@ -117,3 +118,29 @@ def test_linear_truth_is_the_side_the_weights_prefer_on_the_queue_and_the_held_o
     np.testing.assert_allclose(np.abs(relabelled.heldout_differences), np.abs(split.heldout_differences))
     # The head fitted on the relabelled truth scores that truth, not the old one.
     assert bench.ceiling(relabelled, l2=0.1, seed=0) > 0.9
+
+
+def test_train_on_honest_refits_only_on_the_honest_annotators_judgments(bench, split):
+    people = population_simulate(split.truth, PopulationConfig(n_annotators=8, overlap=1, mix="honest=0.5,flip=0.5",
+                                                               seed=3, id_prefix="ann-"))
+    everyone = bench.run_one(split, people, RANDOM, settings(0.2), seed=5)
+    honest_only = bench.run_one(split, people, RANDOM, settings(0.2, train_on="honest"), seed=5)
+    assert honest_only["picked"] == everyone["picked"]            # the same judgments are bought
+    kinds = {a.annotator_id: a.kind for a in people.annotators}
+    assert {"honest", "flip"} <= set(kinds.values())
+    # A flipper always answers against the truth and an honest one never says tie here, so every row left is
+    # an honest judgment, and the head fitted on them scores far above the one the flippers pull the other way.
+    assert 0 < honest_only["rows"] < everyone["rows"] == len(everyone["picked"])
+    assert honest_only["accuracy"][-1] > everyone["accuracy"][-1]
+
+
+def test_repeat_asks_the_least_sure_comparisons_again_of_other_people(bench, split):
+    people = population(split, (0.6, 0.9))
+    args = settings(0.0, repeat=3)
+    once = bench.run_one(split, people, UNCERTAINTY, settings(0.0), seed=5)
+    repeated = bench.run_one(split, people, UNCERTAINTY, args, seed=5)
+    # Before the first fit nothing is scored, so the first requests are served least-judged first either way.
+    assert repeated["picked"][:args.retrain_every] == once["picked"][:args.retrain_every]
+    counts = np.bincount(repeated["picked"], minlength=COMPARISONS)
+    assert counts.max() <= args.repeat and (counts > 1).any()        # re-asked, never beyond --repeat
+    assert len(set(once["picked"])) == args.budget                    # without it, each is bought once
