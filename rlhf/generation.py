@@ -65,16 +65,18 @@ class ModelKind:
     context: int
 
 
-def model_kind(path: str | Path) -> ModelKind:
+def model_kind(path: str | Path, *, name: str | None = None) -> ModelKind:
     """Reads a model folder's run.json or config.json without loading weights. ConfigError (field `model`) when
-    the folder holds no model or not a causal LM."""
+    the folder holds no model or not a causal LM; the message calls the model `name` (a registered version's name,
+    say) or else the folder's name."""
     folder = Path(path)
+    name = name or folder.name
     run = folder / "run.json"
     if run.is_file():
         record = json.loads(run.read_text(encoding="utf-8"))
         kind = record.get("kind", "")
         if kind != "dpo_policy":
-            raise ConfigError(f"model {folder.name} holds a {kind or 'unknown'} run, not a causal LM policy: "
+            raise ConfigError(f"model {name} holds a {kind or 'unknown'} run, not a causal LM policy: "
                               "generation needs a DPO policy or a causal-LM base model")
         adapter = (folder / "adapter_config.json").is_file()
         base = Path(record["config"]["model_path"]) if adapter else folder
@@ -84,7 +86,7 @@ def model_kind(path: str | Path) -> ModelKind:
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
     if not any(name.endswith("ForCausalLM") or name.endswith("LMHeadModel") for name in architectures):
-        raise ConfigError(f"model {folder.name} is a {', '.join(architectures) or config.get('model_type', '?')}, "
+        raise ConfigError(f"model {name} is a {', '.join(architectures) or config.get('model_type', '?')}, "
                           "not a causal LM: generation needs a DPO policy or a causal-LM base model")
     return ModelKind("causal_lm", False, _context_of(folder))
 
@@ -94,10 +96,10 @@ def _context_of(folder: Path) -> int:
     return int(config.get("max_position_embeddings") or config.get("n_positions") or 2048)
 
 
-def generation_check(path: str | Path, settings: GenerationSettings) -> ModelKind:
+def generation_check(path: str | Path, settings: GenerationSettings, *, name: str | None = None) -> ModelKind:
     """Everything that can be refused before a job is queued: the model's kind, and max_new_tokens against its
-    context."""
-    kind = model_kind(path)
+    context (`name`: what messages call the model)."""
+    kind = model_kind(path, name=name)
     require(settings.max_new_tokens <= kind.context - MIN_PROMPT_TOKENS, "max_new_tokens",
             f"must leave room for a prompt in the model's context of {kind.context} tokens "
             f"(at most {kind.context - MIN_PROMPT_TOKENS}), got {settings.max_new_tokens}")

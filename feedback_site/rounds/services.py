@@ -51,9 +51,9 @@ def generation_settings(values: dict[str, Any] | None) -> GenerationSettings:
         raise errors.InvalidInput(str(exc)) from None
 
 
-def _model_checked(field: str, path: str, settings: GenerationSettings) -> None:
+def _model_checked(field: str, path: str, settings: GenerationSettings, *, name: str) -> None:
     try:
-        generation_check(path, settings)
+        generation_check(path, settings, name=name)
     except ConfigError as exc:
         message = str(exc)
         raise errors.InvalidInput(message if message.startswith("max_new_tokens") else f"{field}: {message}") from None
@@ -77,13 +77,13 @@ def generation_job_create(*, datanet: Datanet, policy: ModelVersion, second_vers
     if prompt_limit is not None and (isinstance(prompt_limit, bool) or int(prompt_limit) < 1):
         raise errors.InvalidInput(f"prompt_limit: must be at least 1 (got {prompt_limit!r})")
     sampling = generation_settings(settings)
-    _model_checked("policy", policy.artifacts_dir, sampling)
+    _model_checked("policy", policy.artifacts_dir, sampling, name=policy.name)
     if second_version is not None:
-        _model_checked("second_version", second_version.artifacts_dir, sampling)
+        _model_checked("second_version", second_version.artifacts_dir, sampling, name=second_version.name)
     if reference is not None:
         if not reference.path:
             raise errors.InvalidInput(f"reference: base model {reference.name} is the packaged encoder, not a causal LM")
-        _model_checked("reference", reference.path, sampling)
+        _model_checked("reference", reference.path, sampling, name=reference.name)
     cutoff = Prompt.objects.filter(datanet=datanet).order_by("-pk").values_list("pk", flat=True).first()
     if cutoff is None:
         raise errors.InvalidInput(f"datanet: Datanet {datanet.name!r} has no prompts to generate replies to; import "

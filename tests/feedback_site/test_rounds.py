@@ -126,7 +126,7 @@ def test_bad_jobs_are_refused_before_queueing_naming_the_field(db, datanet_with,
     context = json.loads((tiny_dir / "config.json").read_text())["max_position_embeddings"]
     encoder = BaseModel.objects.create(name="minilm", path="", family="encoder")
     cases = [
-        ({"policy": reward}, "policy: model rm holds a reward_model run, not a causal LM"),
+        ({"policy": reward}, "policy: model reward-r holds a reward_model run, not a causal LM"),
         ({"policy": policy, "datanet": empty}, "datanet: Datanet 'Empty' has no prompts"),
         ({"policy": policy, "settings": {"max_new_tokens": context}},
          f"max_new_tokens must leave room for a prompt in the model's context of {context}"),
@@ -134,7 +134,7 @@ def test_bad_jobs_are_refused_before_queueing_naming_the_field(db, datanet_with,
         ({"policy": policy, "settings": {"beams": 2}}, "beams: not a generation setting"),
         ({"policy": policy, "second_version": policy, "reference": encoder}, "reference: compare the policy with"),
         ({"policy": policy, "reference": encoder}, "reference: base model minilm is the packaged encoder"),
-        ({"policy": policy, "second_version": reward}, "second_version: model rm holds a reward_model run"),
+        ({"policy": policy, "second_version": reward}, "second_version: model reward-r holds a reward_model run"),
         ({"policy": policy, "device": "tpu"}, "device: must be one of"),
         ({"policy": policy, "prompt_limit": 0}, "prompt_limit: must be at least 1"),
     ]
