@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from feedback_site.core import errors
 from feedback_site.rounds import services
@@ -51,5 +52,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         if job.state != "completed":
             raise CommandError(f"Generation job {job.id} {job.state}: {job.error}")
-        self.stdout.write(f"Generation job {job.id} completed: {job.comparisons_created} comparisons queued from "
-                          f"{job.prompts_done} prompts ({job.pairs_left_out} pairs left out, {job.prompts_cut} prompts cut).")
+        self.stdout.write(f"Generation job {job.id} completed: {job.comparisons_created} comparison{pluralize(job.comparisons_created)} "
+                          f"queued from {job.prompts_done} prompt{pluralize(job.prompts_done)} ({job.pairs_left_out} "
+                          f"pair{pluralize(job.pairs_left_out)} left out, {job.prompts_cut} prompt{pluralize(job.prompts_cut)} "
+                          "cut).")
