@@ -85,7 +85,7 @@ def model_kind(path: str | Path, *, name: str | None = None) -> ModelKind:
         raise ConfigError(f"model {folder}: no run.json or config.json, so no model to generate with")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     architectures = config.get("architectures") or []
-    if not any(name.endswith("ForCausalLM") or name.endswith("LMHeadModel") for name in architectures):
+    if not any(arch.endswith("ForCausalLM") or arch.endswith("LMHeadModel") for arch in architectures):
         raise ConfigError(f"model {name} is a {', '.join(architectures) or config.get('model_type', '?')}, "
                           "not a causal LM: generation needs a DPO policy or a causal-LM base model")
     return ModelKind("causal_lm", False, _context_of(folder))
